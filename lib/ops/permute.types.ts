@@ -1,0 +1,39 @@
+// Types of the `permute` op (dispatch: gather each FFN-routed slot's token row into per-expert segments).
+
+import type { FloatDType } from '../dtype';
+import type { Tensor, TensorLike } from '../tensor';
+
+export interface PermuteArgs {
+  /** Token rows x [tokens, hidden] (f32, bf16 or f16). */
+  x: TensorLike;
+  /** Routing ids [tokens, kmax] int32; -1 = empty slot. */
+  ids: TensorLike | Int32Array;
+  /** Number of FFN experts whose rows are gathered, E. Ids in [E, totalExperts) are zero-computation
+   *  experts (zero / copy / constant): they are skipped here and resolved by `unpermute`. */
+  experts: number;
+  /** Total number of expert ids (FFN + zero-computation); ids must be < totalExperts. Default `experts`. */
+  totalExperts?: number;
+  /** Expert parallelism: global id -> local FFN id (-1 = not on this rank), length totalExperts. When
+   *  given, `experts` is the number of local experts and each id goes to segment expertMap[id]. */
+  expertMap?: Int32Array | readonly number[];
+  /** Pad every expert's segment to a multiple of this many rows (tile size). Padding rows are zero and
+   *  map to token -1. Default 1 (no padding). */
+  align?: number;
+  /** Multiply gathered rows by this factor (MoE++ input scaling u = k·x). Default 1. */
+  scale?: number;
+}
+
+export interface PermuteResult {
+  /** [rows, hidden], dtype of x: row r is token rowToToken[r] (times `scale`); rows of expert e are
+   *  offsets[e] .. offsets[e+1]-1, in the stable order (slot rank, token): all rank-0 picks of the expert
+   *  in token order, then rank-1 picks, ... (SPEC §3). */
+  rows: Tensor<FloatDType>;
+  /** [experts + 1] int32 exclusive prefix sum of the (padded) segment sizes; offsets[experts] = rows. */
+  offsets: Tensor<'i32'>;
+  /** [tokens, kmax] int32: the row of each slot, -1 for slots that are not gathered. */
+  slotToRow: Tensor<'i32'>;
+  /** [rows] int32: the token of each row, -1 for padding rows. */
+  rowToToken: Tensor<'i32'>;
+  /** [experts] int32: real (unpadded) rows per expert. */
+  tokensPerExpert: Tensor<'i32'>;
+}
