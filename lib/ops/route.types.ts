@@ -102,3 +102,51 @@ export interface RouteResult {
     demand: Tensor<'i32'>;
   };
 }
+
+/** `route` arguments after validation (lib/ops/route.ts): every tensor checked, every default resolved, so a
+ *  backend needs no checks. Absent options are `null`. */
+export interface RouteValidated {
+  readonly method: RouteMethod;
+  /** T and E (for 'external', E = `experts`). */
+  readonly tokens: number;
+  readonly experts: number;
+  /** [tokens, experts] f32 logits (bf16 / f16 decoded); null for 'external'. */
+  readonly logits: Tensor<'f32'> | null;
+  /** Picks per token: k for the top-k methods, the ids width for 'external', 0 for the threshold methods. */
+  readonly k: number;
+  /** Width of the padded output, >= k; for the threshold methods the cap on the count. */
+  readonly kmax: number;
+  /** Resolved: always true for 'topk_softmax'. */
+  readonly renormalize: boolean;
+  /** [experts] finite selection-only bias, or null. */
+  readonly bias: Float32Array | null;
+  /** Group-limited selection; groups = 1 means none (then topkGroups = 1 and groupTopN = 1). */
+  readonly groups: number;
+  readonly topkGroups: number;
+  readonly groupTopN: number;
+  /** Multiplies the final weights. */
+  readonly scale: number;
+  /** Threshold t for 'xmoe_threshold' / 'top_p'; 0 for other methods. */
+  readonly threshold: number;
+  /** [experts] 1 = the expert's gate is set to 0 before renormalisation (MoE++ zero expert), or null. */
+  readonly zeroGate: Uint8Array | null;
+  readonly capacity: {
+    readonly factor: number;
+    readonly policy: DropPolicy;
+    readonly minCapacity: number;
+    readonly kCapacity: number;
+    readonly renormalizeSurvivors: boolean;
+    /** max(minCapacity, ceil(kCapacity * T * factor / E)) in float64, saturated at 2^31 - 1. */
+    readonly cap: number;
+  } | null;
+  readonly prune: {
+    readonly beta: number;
+    /** [tokens] 0/1 masks, or null. */
+    readonly protect: Uint8Array | null;
+    readonly dropAll: Uint8Array | null;
+  } | null;
+  /** 'external': ids [tokens, k] in [-1, experts), distinct within a row except -1. */
+  readonly ids: Tensor<'i32'> | null;
+  /** 'external': [tokens * k] f32 weights (null = 1 for every valid slot). */
+  readonly weights: Float32Array | null;
+}
