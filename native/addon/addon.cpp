@@ -1,0 +1,115 @@
+// Module init and the one export table. The addon object is per environment (Napi::Addon keeps it in
+// instance data), so the module loads in worker threads; process-wide facts (CPU features, CUDA state,
+// the thread count) live in native/cpu and native/cuda as plain data, never as JS handles.
+
+#include <napi.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "../cpu/cpu_features.h"
+#include "../cpu/thread_pool.h"
+#if defined(MOE_WITH_CUDA)
+#include "../cuda/device.cuh"
+#endif
+
+#ifndef MOE_VERSION
+#error "MOE_VERSION must be defined by the build (CMakeLists.txt reads it from package.json)"
+#endif
+
+namespace {
+
+using moe::cpu::cpuFeatures;
+using moe::cpu::simdChoice;
+
+Napi::Object cudaCapabilities(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+#if defined(MOE_WITH_CUDA)
+  const moe::cuda::DeviceInfo& d = moe::cuda::deviceInfo();
+  o.Set("compiled", true);
+  o.Set("devices", d.devices);
+  o.Set("error", d.error.empty() ? env.Null() : Napi::String::New(env, d.error));
+  o.Set("runtimeVersion", d.runtimeVersion > 0 ? Napi::Value(Napi::Number::New(env, d.runtimeVersion)) : env.Null());
+  o.Set("driverVersion", d.driverVersion > 0 ? Napi::Value(Napi::Number::New(env, d.driverVersion)) : env.Null());
+#else
+  o.Set("compiled", false);
+  o.Set("devices", 0);
+  o.Set("error", "built without CUDA (nvcc was not found when this binary was built; "
+                 "rebuild with nvcc on PATH and MOE_REQUIRE_CUDA=ON)");
+  o.Set("runtimeVersion", env.Null());
+  o.Set("driverVersion", env.Null());
+#endif
+  return o;
+}
+
+class MoeAddon : public Napi::Addon<MoeAddon> {
+ public:
+  MoeAddon(Napi::Env /*env*/, Napi::Object exports) {
+    // Resolve the SIMD path at load, once: kernels' dispatch tables will be filled from it.
+    const auto& simd = simdChoice();
+    if (!simd.warning.empty()) std::fprintf(stderr, "%s\n", simd.warning.c_str());
+    DefineAddon(exports, {
+        InstanceMethod("capabilities", &MoeAddon::Capabilities, napi_enumerable),
+        InstanceMethod("getNumThreads", &MoeAddon::GetNumThreads, napi_enumerable),
+        InstanceMethod("setNumThreads", &MoeAddon::SetNumThreads, napi_enumerable),
+    });
+  }
+
+ private:
+  Napi::Value Capabilities(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const moe::cpu::CpuFeatures& f = cpuFeatures();
+    Napi::Object cpu = Napi::Object::New(env);
+    cpu.Set("avx2", f.avx2);
+    cpu.Set("avx512f", f.avx512f);
+    cpu.Set("avx512bf16", f.avx512bf16);
+    cpu.Set("threads", moe::cpu::numThreads());
+
+    Napi::Object caps = Napi::Object::New(env);
+    caps.Set("version", MOE_VERSION);
+    caps.Set("simd", moe::cpu::simdPathName(simdChoice().path));
+    caps.Set("cpu", cpu);
+    caps.Set("cuda", cudaCapabilities(env));
+    return caps;
+  }
+
+  Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), moe::cpu::numThreads());
+  }
+
+  // setNumThreads(n): n an integer in [0, kMaxThreads]; 0 restores the default (hardware threads).
+  Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Napi::Value v = info[0];  // undefined when missing
+    if (!v.IsNumber()) {
+      throw Napi::TypeError::New(env, "setNumThreads: 'n' must be an integer, got " + describe(v));
+    }
+    const double n = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(n) || std::floor(n) != n || n < 0 || n > moe::cpu::kMaxThreads) {
+      throw Napi::RangeError::New(env, "setNumThreads: 'n' must be an integer in [0, " +
+                                           std::to_string(moe::cpu::kMaxThreads) + "], got " +
+                                           v.ToString().Utf8Value());
+    }
+    moe::cpu::setNumThreads(static_cast<int>(n));
+    return env.Undefined();
+  }
+
+  // The same wording as lib/errors.ts describe(), so native and TS errors read alike.
+  static std::string describe(const Napi::Value& v) {
+    if (v.IsNull()) return "null";
+    if (v.IsUndefined()) return "undefined";
+    if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
+    if (v.IsTypedArray() || v.IsDataView()) return "a typed array";
+    if (v.IsString()) return "the string '" + v.As<Napi::String>().Utf8Value() + "'";
+    if (v.IsBoolean()) return "boolean";
+    if (v.IsBigInt()) return "bigint";
+    if (v.IsFunction()) return "function";
+    if (v.IsObject()) return "an object";
+    return "symbol";
+  }
+};
+
+}  // namespace
+
+NODE_API_ADDON(MoeAddon)

@@ -1,0 +1,120 @@
+// CPU feature detection: cpuid for what the processor implements, xgetbv for what the OS enables.
+// Checking cpuid alone is not enough: an OS (or hypervisor) that does not save ZMM state would corrupt
+// AVX-512 registers on every context switch, so both must agree before a path is offered.
+
+#include "cpu_features.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define MOE_X86 1
+#endif
+
+namespace moe::cpu {
+
+#if defined(MOE_X86)
+namespace {
+
+struct Regs {
+  uint32_t a = 0, b = 0, c = 0, d = 0;
+};
+
+Regs cpuid(uint32_t leaf, uint32_t sub) {
+  Regs r;
+  if (!__get_cpuid_count(leaf, sub, &r.a, &r.b, &r.c, &r.d)) r = Regs{};
+  return r;
+}
+
+// XCR0: which register states the OS saves. Inline asm so this file needs no -mxsave.
+uint64_t xgetbv0() {
+  uint32_t lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+bool bit(uint32_t v, int i) { return (v >> i) & 1u; }
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  uint32_t maxLeaf = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &maxLeaf, &ebx, &ecx, &edx)) return f;
+
+  const Regs l1 = cpuid(1, 0);
+  const bool osxsave = bit(l1.c, 27);
+  if (!osxsave) return f;  // xgetbv would fault: the OS manages no extended state
+  const uint64_t xcr0 = xgetbv0();
+  const bool osYmm = (xcr0 & 0x6) == 0x6;     // SSE (bit 1) + AVX (bit 2) state
+  const bool osZmm = (xcr0 & 0xe6) == 0xe6;   // + opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7)
+
+  const bool avx = bit(l1.c, 28), fma = bit(l1.c, 12), f16c = bit(l1.c, 29);
+  if (maxLeaf < 7 || !osYmm || !avx) return f;
+
+  const Regs l7 = cpuid(7, 0);
+  f.avx2 = bit(l7.b, 5) && fma && f16c;
+  if (osZmm) {
+    f.avx512f = bit(l7.b, 16);
+    f.avx512bw = f.avx512f && bit(l7.b, 30);
+    f.avx512vl = f.avx512f && bit(l7.b, 31);
+    if (f.avx512f && l7.a >= 1) f.avx512bf16 = bit(cpuid(7, 1).a, 5);
+  }
+  return f;
+}
+
+}  // namespace
+#else
+namespace {
+CpuFeatures detect() { return CpuFeatures{}; }  // non-x86: the scalar path only
+}  // namespace
+#endif
+
+const CpuFeatures& cpuFeatures() {
+  static const CpuFeatures f = detect();  // immutable facts about the machine: a process-wide static is fine
+  return f;
+}
+
+SimdPath bestSimdPath() {
+  const CpuFeatures& f = cpuFeatures();
+  if (f.avx2 && f.avx512f && f.avx512bw && f.avx512vl) return SimdPath::Avx512;
+  if (f.avx2) return SimdPath::Avx2;
+  return SimdPath::Scalar;
+}
+
+SimdChoice chooseSimdPath(const char* requested, SimdPath supported) {
+  SimdChoice c;
+  c.path = supported;
+  if (requested == nullptr || requested[0] == '\0' || std::strcmp(requested, "auto") == 0) return c;
+  SimdPath want;
+  if (std::strcmp(requested, "scalar") == 0) {
+    want = SimdPath::Scalar;
+  } else if (std::strcmp(requested, "avx2") == 0) {
+    want = SimdPath::Avx2;
+  } else if (std::strcmp(requested, "avx512") == 0) {
+    want = SimdPath::Avx512;
+  } else {
+    c.warning = std::string("moe-kernels: MOE_SIMD='") + requested +
+                "' is not one of 'scalar', 'avx2', 'avx512', 'auto'; using '" + simdPathName(supported) + "'";
+    return c;
+  }
+  // Never above what the machine supports: asking for avx512 on an AVX2 machine gives avx2.
+  c.path = static_cast<int>(want) < static_cast<int>(supported) ? want : supported;
+  return c;
+}
+
+const SimdChoice& simdChoice() {
+  static const SimdChoice c = chooseSimdPath(std::getenv("MOE_SIMD"), bestSimdPath());
+  return c;
+}
+
+const char* simdPathName(SimdPath p) {
+  switch (p) {
+    case SimdPath::Avx512: return "avx512";
+    case SimdPath::Avx2: return "avx2";
+    case SimdPath::Scalar: return "scalar";
+  }
+  return "scalar";
+}
+
+}  // namespace moe::cpu
