@@ -37,3 +37,28 @@ export interface PermuteResult {
   /** [experts] int32: real (unpadded) rows per expert. */
   tokensPerExpert: Tensor<'i32'>;
 }
+
+/** What a backend receives: resolved tensors, the segment table and the preallocated sizes (no checks left). */
+export interface PermuteValidated {
+  /** [tokens, hidden] float. */
+  x: Tensor<FloatDType>;
+  /** [tokens, kmax] int32, values in [-1, totalExperts), no id twice in a row. */
+  ids: Tensor<'i32'>;
+  tokens: number;
+  hidden: number;
+  kmax: number;
+  /** Number of segments (local FFN experts). */
+  experts: number;
+  totalExperts: number;
+  /** [totalExperts] global id -> segment in [0, experts), or -1 (zero-computation expert or not local).
+   *  Resolved from `expertMap`, or the identity on [0, experts) and -1 above. */
+  segmentOf: Int32Array;
+  align: number;
+  scale: number;
+  /** [experts] real rows per segment. */
+  tokensPerExpert: Int32Array;
+  /** [experts + 1] exclusive prefix sum of the padded segment sizes. */
+  offsets: Int32Array;
+  /** Total rows R = offsets[experts]. */
+  rows: number;
+}

@@ -46,3 +46,34 @@ export interface UnpermuteResult {
   /** [tokens, hidden]. Slots summed in slot order in f32 (f64 in the reference), then shared, then residual. */
   out: Tensor<FloatDType>;
 }
+
+/** What a backend receives: resolved tensors and defaults (no checks left). */
+export interface UnpermuteValidated {
+  /** [rows, hidden] float. */
+  y: Tensor<FloatDType>;
+  /** [tokens, kmax] int32, values >= -1. */
+  ids: Tensor<'i32'>;
+  /** [tokens, kmax] f32 (finite or NaN). */
+  weights: Tensor<'f32'>;
+  /** [tokens, kmax] int32 in [-1, rows); every row index at most once; a row's slot has an FFN id. */
+  slotToRow: Tensor<'i32'>;
+  tokens: number;
+  hidden: number;
+  kmax: number;
+  rows: number;
+  /** Disjoint lists of non-negative expert ids. */
+  zeroExperts: Int32Array;
+  copyExperts: Int32Array;
+  /** Constant experts: ids [nConst], wc [nConst, 2, hidden] f32, v [nConst, hidden] f32 (nConst may be 0). */
+  constantIds: Int32Array;
+  wc: Tensor<'f32'> | null;
+  v: Tensor<'f32'> | null;
+  /** [tokens, hidden]; present whenever copy or constant experts are. */
+  x: Tensor<FloatDType> | null;
+  inputScale: number;
+  shared: Tensor<FloatDType> | null;
+  residual: Tensor<FloatDType> | null;
+  outDtype: FloatDType;
+  /** Preallocated output of length tokens * hidden and the array type of outDtype, or null (allocate). */
+  out: Float32Array | Uint16Array | null;
+}
