@@ -41,3 +41,30 @@ export interface GroupedGemmResult {
   /** [rows, N] or [rows, N/2] for swiglu / geglu. */
   y: Tensor<FloatDType>;
 }
+
+/** Arguments after validation (lib/ops/grouped_gemm.ts): resolved tensors, sizes and defaults. Backends
+ *  read these without checks; `out` is always allocated (kernels never allocate their outputs). */
+export interface GroupedGemmValidated {
+  /** A [rows, k]. */
+  a: Tensor<FloatDType>;
+  /** W [experts, n, k]. */
+  w: Tensor<FloatDType>;
+  /** [experts + 1], offsets[0] = 0, non-decreasing, offsets[experts] = rows. */
+  offsets: Int32Array;
+  /** [experts, n] or undefined. */
+  bias?: Float32Array;
+  /** [rows, n] or undefined. */
+  addend?: Float32Array;
+  activation: Activation;
+  gluLayout: GluLayout;
+  outDtype: FloatDType;
+  rows: number;
+  k: number;
+  /** Columns of the product (before GLU halving). */
+  n: number;
+  experts: number;
+  /** Columns of the output: n, or n / 2 for swiglu / geglu. */
+  nOut: number;
+  /** [rows, nOut] of outDtype: the caller's `out` or a fresh array. Every element is written. */
+  out: Float32Array | Uint16Array;
+}

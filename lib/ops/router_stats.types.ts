@@ -60,3 +60,19 @@ export interface AuxLoss {
   /** (1/T) Σ_t logsumexp(z_t)² (no coefficient applied); NaN when no z statistics were given. */
   zLoss: number;
 }
+
+/** Arguments after validation (lib/ops/router_stats.ts): flat arrays and sizes, defaults resolved. */
+export interface RouterStatsValidated {
+  /** [tokens, kmax] int32, every id in [-1, experts). */
+  ids: Int32Array;
+  /** [tokens, experts] f32 (half-precision inputs are decoded to f32). */
+  scores: Float32Array;
+  /** [tokens, experts] f32, or undefined. */
+  logits?: Float32Array;
+  tokens: number;
+  kmax: number;
+  experts: number;
+  normalizeScores: boolean;
+  /** [tokens] of 0 / 1, or undefined (every token real). */
+  tokenMask?: Uint8Array;
+}
