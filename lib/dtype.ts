@@ -68,13 +68,18 @@ export function f32ToF16(x: number): number {
   return sign | h;
 }
 
-/** f16 bits -> f32 value (exact). */
+/** f16 bits -> f32 value (exact). NaN: quiet, sign and payload kept (as F16C's vcvtph2ps), so that
+ *  f16 -> bf16 keeps them too. */
 export function f16ToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
   const mant = h & 0x3ff;
   if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  if (exp === 0x1f && mant) {
+    u32[0] = (((h & 0x8000) << 16) | 0x7fc00000 | (mant << 13)) >>> 0;
+    return f32[0]!;
+  }
+  if (exp === 0x1f) return sign * Infinity;
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 

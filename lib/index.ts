@@ -1,12 +1,12 @@
 // moe-kernels: the public API. Every op takes named arguments and an optional { backend }.
 
-export { route } from './ops/route';
-export { permute } from './ops/permute';
-export { groupedGemm } from './ops/grouped_gemm';
-export { unpermute } from './ops/unpermute';
-export { routerStats } from './ops/router_stats';
+export { route, routeAsync } from './ops/route';
+export { permute, permuteAsync } from './ops/permute';
+export { groupedGemm, groupedGemmAsync } from './ops/grouped_gemm';
+export { unpermute, unpermuteAsync } from './ops/unpermute';
+export { routerStats, routerStatsAsync } from './ops/router_stats';
 export { auxLoss } from './ops/aux_loss';
-export { convert } from './ops/convert';
+export { convert, convertAsync } from './ops/convert';
 
 export { MoELayer } from './layer';
 export { preset, PRESET_NAMES } from './presets';

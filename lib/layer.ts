@@ -12,14 +12,14 @@
 import type { BackendChoice, OpOptions } from './backends/backend';
 import type { FloatDType } from './dtype';
 import { Check } from './errors';
-import { groupedGemm } from './ops/grouped_gemm';
+import { groupedGemm, groupedGemmAsync } from './ops/grouped_gemm';
 import type { Activation, GluLayout } from './ops/grouped_gemm.types';
-import { permute } from './ops/permute';
-import { route } from './ops/route';
+import { permute, permuteAsync } from './ops/permute';
+import { route, routeAsync } from './ops/route';
 import type { RouteArgs, RouteResult } from './ops/route.types';
-import { routerStats } from './ops/router_stats';
+import { routerStats, routerStatsAsync } from './ops/router_stats';
 import type { RouterStats } from './ops/router_stats.types';
-import { unpermute } from './ops/unpermute';
+import { unpermute, unpermuteAsync } from './ops/unpermute';
 import { Tensor, TensorLike, toTensor } from './tensor';
 import { Rng } from './random';
 import { convert } from './ops/convert';
@@ -296,6 +296,81 @@ export class MoELayer {
     const normalizeScores = cfg.router.method === 'sigmoid_topk';
     const stats = routerStats({ ids: routing.capacity?.selectedIds ?? routing.ids, scores: routing.scores!, logits, normalizeScores }, o);
     return { out, logits, routing, stats };
+  }
+
+  /**
+   * forward() with the async ops: each op runs off the JS thread on a native backend, so the event loop
+   * stays free during a long prefill. Same steps and arguments as forward() (keep the two in step), so the
+   * result is bitwise the same on one backend. Bad arguments reject the promise. Leave `args`' arrays alone
+   * until it settles.
+   */
+  async forwardAsync(args: ForwardArgs): Promise<ForwardResult> {
+    const cfg = this.config;
+    const c = new Check('MoELayer.forward');
+    c.object('args', args);
+    const x = toTensor(c, 'x', args.x, { dtypes: ['f32', 'bf16', 'f16'], shape: [-1, cfg.hidden], dims: ['tokens', 'hidden'] });
+    const T = x.shape[0]!;
+    const N = cfg.totalExperts;
+    const prev = args.prevLogits === undefined ? undefined : toTensor(c, 'prevLogits', args.prevLogits, { dtypes: ['f32'], shape: [T, N], dims: ['tokens', 'expertsAll'] });
+    if (prev && !cfg.gatingResidual) c.range('prevLogits', 'is given but the config has no gatingResidual');
+    const residual = args.residual === undefined ? undefined : toTensor(c, 'residual', args.residual, { shape: [T, cfg.hidden], dims: ['tokens', 'hidden'] });
+    const o: OpOptions = { backend: this.backend };
+    const w = this.w;
+
+    const special = this.specialExperts();
+    const logits = args.routing === undefined ? await this.logitsAsync(x, prev, o) : undefined;
+    const routing = logits === undefined
+      ? await routeAsync({
+        method: 'external', ids: args.routing!.ids, experts: N,
+        ...(args.routing!.weights ? { weights: args.routing!.weights } : {}),
+        ...(cfg.router.capacity ? { capacity: cfg.router.capacity } : {}),
+      }, o)
+      : await routeAsync({
+        ...cfg.router,
+        logits,
+        ...(isThreshold(cfg.router.method) ? { kmax: cfg.router.kmax ?? cfg.topK } : { k: cfg.topK }),
+        ...(w.selectionBias ? { bias: w.selectionBias } : {}),
+        ...(cfg.zeroGateRenormalize && special.zero.length ? { zeroGateExperts: special.zero, renormalize: true } : {}),
+      }, o);
+
+    const perm = await permuteAsync({ x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale }, o);
+    const act = (await groupedGemmAsync({ a: perm.rows, w: w.w1!, offsets: perm.offsets, activation: cfg.activation, gluLayout: cfg.gluLayout, ...(w.b1 ? { bias: w.b1 } : {}) }, o)).y;
+    const y = (await groupedGemmAsync({ a: act, w: w.w2!, offsets: perm.offsets, ...(w.b2 ? { bias: w.b2 } : {}) }, o)).y;
+
+    let shared: Tensor | undefined;
+    if (w.sharedW1) {
+      const sAct = (await groupedGemmAsync({ a: x, w: w.sharedW1, activation: cfg.activation, gluLayout: cfg.gluLayout }, o)).y;
+      shared = (await groupedGemmAsync({ a: sAct, w: w.sharedW2! }, o)).y;
+    }
+
+    const out = (await unpermuteAsync({
+      y, ids: routing.ids, weights: routing.weights, slotToRow: perm.slotToRow,
+      ...(special.zero.length ? { zeroExperts: special.zero } : {}),
+      ...(special.copy.length ? { copyExperts: special.copy } : {}),
+      ...(special.constant.length ? { constantExperts: { ids: special.constant, wc: w.constantWc!, v: w.constantV! } } : {}),
+      ...(special.copy.length || special.constant.length ? { x, inputScale: cfg.inputScale } : {}),
+      ...(shared ? { shared } : {}),
+      ...(residual ? { residual } : {}),
+      outDtype: x.dtype as FloatDType,
+    }, o)).out;
+
+    if (logits === undefined) return { out, routing };
+    const normalizeScores = cfg.router.method === 'sigmoid_topk';
+    const stats = await routerStatsAsync({ ids: routing.capacity?.selectedIds ?? routing.ids, scores: routing.scores!, logits, normalizeScores }, o);
+    return { out, logits, routing, stats };
+  }
+
+  /** logits() with the async GEMM. */
+  private async logitsAsync(x: Tensor, prev: Tensor | undefined, o: OpOptions): Promise<Tensor<'f32'>> {
+    const w = this.w;
+    const res = prev && w.gatingResidual ? (await groupedGemmAsync({ a: prev, w: withLead(w.gatingResidual), outDtype: 'f32' }, o)).y : undefined;
+    const addend = res ? { addend: res } : {};
+    if (this.config.routerLayers === 2) {
+      const h = (await groupedGemmAsync({ a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32' }, o)).y;
+      return (await groupedGemmAsync({ a: h, w: withLead(w.router2!), outDtype: 'f32', ...addend }, o)).y as Tensor<'f32'>;
+    }
+    const bias = w.routerBias ? { bias: withLead(w.routerBias) } : {};
+    return (await groupedGemmAsync({ a: x, w: withLead(w.router!), outDtype: 'f32', ...bias, ...addend }, o)).y as Tensor<'f32'>;
   }
 
   /** Router logits z = r + W_res z_prev: the residual term enters the last router GEMM as its addend. */

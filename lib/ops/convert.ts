@@ -53,3 +53,11 @@ export function convert(args: ConvertArgs, opts: OpOptions = {}): ConvertResult 
   const v = validateConvert(args);
   return selectBackend(OP, opts.backend).convert(v);
 }
+
+/** The async twin of convert: the arguments are validated during the call (a bad argument rejects the
+ *  promise), then native backends run the op off the JS thread. Leave the argument and `out` arrays alone
+ *  until the promise settles. */
+export async function convertAsync(args: ConvertArgs, opts: OpOptions = {}): Promise<ConvertResult> {
+  const v = validateConvert(args);
+  return selectBackend(OP, opts.backend).convertAsync(v);
+}

@@ -108,3 +108,11 @@ export function groupedGemm(args: GroupedGemmArgs, opts: OpOptions = {}): Groupe
   const v = validateGroupedGemm(args);
   return selectBackend(OP, opts.backend).groupedGemm(v);
 }
+
+/** The async twin of groupedGemm: the arguments are validated during the call (a bad argument rejects the
+ *  promise), then native backends run the op off the JS thread. Leave the argument and `out` arrays alone
+ *  until the promise settles. */
+export async function groupedGemmAsync(args: GroupedGemmArgs, opts: OpOptions = {}): Promise<GroupedGemmResult> {
+  const v = validateGroupedGemm(args);
+  return selectBackend(OP, opts.backend).groupedGemmAsync(v);
+}

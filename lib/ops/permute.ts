@@ -125,3 +125,11 @@ export function permute(args: PermuteArgs, opts: OpOptions = {}): PermuteResult 
   const v = validatePermute(args);
   return selectBackend('permute', opts.backend).permute(v);
 }
+
+/** The async twin of permute: the arguments are validated during the call (a bad argument rejects the
+ *  promise), then native backends run the op off the JS thread. Leave the argument and `out` arrays alone
+ *  until the promise settles. */
+export async function permuteAsync(args: PermuteArgs, opts: OpOptions = {}): Promise<PermuteResult> {
+  const v = validatePermute(args);
+  return selectBackend('permute', opts.backend).permuteAsync(v);
+}

@@ -238,3 +238,11 @@ export function route(args: RouteArgs, opts: OpOptions = {}): RouteResult {
   const v = validateRoute(args);
   return selectBackend('route', opts.backend).route(v);
 }
+
+/** The async twin of route: the arguments are validated during the call (a bad argument rejects the
+ *  promise), then native backends run the op off the JS thread. Leave the argument and `out` arrays alone
+ *  until the promise settles. */
+export async function routeAsync(args: RouteArgs, opts: OpOptions = {}): Promise<RouteResult> {
+  const v = validateRoute(args);
+  return selectBackend('route', opts.backend).routeAsync(v);
+}

@@ -80,3 +80,11 @@ export function routerStats(args: RouterStatsArgs, opts: OpOptions = {}): Router
   const v = validateRouterStats(args);
   return selectBackend(OP, opts.backend).routerStats(v);
 }
+
+/** The async twin of routerStats: the arguments are validated during the call (a bad argument rejects the
+ *  promise), then native backends run the op off the JS thread. Leave the argument and `out` arrays alone
+ *  until the promise settles. */
+export async function routerStatsAsync(args: RouterStatsArgs, opts: OpOptions = {}): Promise<RouterStats> {
+  const v = validateRouterStats(args);
+  return selectBackend(OP, opts.backend).routerStatsAsync(v);
+}

@@ -130,3 +130,11 @@ export function unpermute(args: UnpermuteArgs, opts: OpOptions = {}): UnpermuteR
   const v = validateUnpermute(args);
   return selectBackend('unpermute', opts.backend).unpermute(v);
 }
+
+/** The async twin of unpermute: the arguments are validated during the call (a bad argument rejects the
+ *  promise), then native backends run the op off the JS thread. Leave the argument and `out` arrays alone
+ *  until the promise settles. */
+export async function unpermuteAsync(args: UnpermuteArgs, opts: OpOptions = {}): Promise<UnpermuteResult> {
+  const v = validateUnpermute(args);
+  return selectBackend('unpermute', opts.backend).unpermuteAsync(v);
+}

@@ -1,15 +1,19 @@
-// Module init and the one export table. The addon object is per environment (Napi::Addon keeps it in
-// instance data), so the module loads in worker threads; process-wide facts (CPU features, CUDA state,
-// the thread count) live in native/cpu and native/cuda as plain data, never as JS handles.
+// Module init. The addon object is per environment (Napi::Addon keeps it in instance data), so the module
+// loads in worker threads; process-wide facts (CPU features, CUDA state, the thread count, the SIMD path)
+// live in native/cpu and native/cuda as plain data, never as JS handles. The op bindings register
+// themselves (registry.h); this file exports them all and holds no per-op line.
 
 #include <napi.h>
 
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "../cpu/cpu_features.h"
 #include "../cpu/thread_pool.h"
+#include "binding.h"
+#include "registry.h"
 #if defined(MOE_WITH_CUDA)
 #include "../cuda/device.cuh"
 #endif
@@ -45,8 +49,8 @@ Napi::Object cudaCapabilities(Napi::Env env) {
 
 class MoeAddon : public Napi::Addon<MoeAddon> {
  public:
-  MoeAddon(Napi::Env /*env*/, Napi::Object exports) {
-    // Resolve the SIMD path at load, once: kernels' dispatch tables will be filled from it.
+  MoeAddon(Napi::Env env, Napi::Object exports) {
+    // Resolve the initial SIMD path at load, so an unknown MOE_SIMD warns now, not at the first op.
     const auto& simd = simdChoice();
     if (!simd.warning.empty()) std::fprintf(stderr, "%s\n", simd.warning.c_str());
     DefineAddon(exports, {
@@ -54,6 +58,14 @@ class MoeAddon : public Napi::Addon<MoeAddon> {
         InstanceMethod("getNumThreads", &MoeAddon::GetNumThreads, napi_enumerable),
         InstanceMethod("setNumThreads", &MoeAddon::SetNumThreads, napi_enumerable),
     });
+    std::set<std::string> names = {"capabilities", "getNumThreads", "setNumThreads"};
+    for (const moe::addon::Binding& b : moe::addon::registry()) {
+      // Two files registering one name is a build mistake: fail the load loudly rather than export either.
+      if (!names.insert(b.name).second) {
+        throw Napi::Error::New(env, std::string("moe-kernels: two native bindings are named '") + b.name + "'");
+      }
+      exports.Set(b.name, Napi::Function::New(env, b.fn, b.name, b.data));
+    }
   }
 
  private:
@@ -68,7 +80,7 @@ class MoeAddon : public Napi::Addon<MoeAddon> {
 
     Napi::Object caps = Napi::Object::New(env);
     caps.Set("version", MOE_VERSION);
-    caps.Set("simd", moe::cpu::simdPathName(simdChoice().path));
+    caps.Set("simd", moe::cpu::simdPathName(moe::cpu::simdPath()));
     caps.Set("cpu", cpu);
     caps.Set("cuda", cudaCapabilities(env));
     return caps;
@@ -83,7 +95,7 @@ class MoeAddon : public Napi::Addon<MoeAddon> {
     Napi::Env env = info.Env();
     const Napi::Value v = info[0];  // undefined when missing
     if (!v.IsNumber()) {
-      throw Napi::TypeError::New(env, "setNumThreads: 'n' must be an integer, got " + describe(v));
+      throw Napi::TypeError::New(env, "setNumThreads: 'n' must be an integer, got " + moe::addon::describe(v));
     }
     const double n = v.As<Napi::Number>().DoubleValue();
     if (!std::isfinite(n) || std::floor(n) != n || n < 0 || n > moe::cpu::kMaxThreads) {
@@ -93,20 +105,6 @@ class MoeAddon : public Napi::Addon<MoeAddon> {
     }
     moe::cpu::setNumThreads(static_cast<int>(n));
     return env.Undefined();
-  }
-
-  // The same wording as lib/errors.ts describe(), so native and TS errors read alike.
-  static std::string describe(const Napi::Value& v) {
-    if (v.IsNull()) return "null";
-    if (v.IsUndefined()) return "undefined";
-    if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
-    if (v.IsTypedArray() || v.IsDataView()) return "a typed array";
-    if (v.IsString()) return "the string '" + v.As<Napi::String>().Utf8Value() + "'";
-    if (v.IsBoolean()) return "boolean";
-    if (v.IsBigInt()) return "bigint";
-    if (v.IsFunction()) return "function";
-    if (v.IsObject()) return "an object";
-    return "symbol";
   }
 };
 

@@ -4,9 +4,11 @@
 
 #include "cpu_features.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -58,6 +60,7 @@ CpuFeatures detect() {
     f.avx512f = bit(l7.b, 16);
     f.avx512bw = f.avx512f && bit(l7.b, 30);
     f.avx512vl = f.avx512f && bit(l7.b, 31);
+    f.avx512dq = f.avx512f && bit(l7.b, 17);
     if (f.avx512f && l7.a >= 1) f.avx512bf16 = bit(cpuid(7, 1).a, 5);
   }
   return f;
@@ -70,14 +73,25 @@ CpuFeatures detect() { return CpuFeatures{}; }  // non-x86: the scalar path only
 }  // namespace
 #endif
 
+CpuFeatures disableFeatures(CpuFeatures f, const char* disable) {
+  if (disable == nullptr) return f;
+  const std::string list = std::string(",") + disable + ",";
+  const auto has = [&](const char* name) { return list.find(std::string(",") + name + ",") != std::string::npos; };
+  if (has("avx2")) f = CpuFeatures{};
+  if (has("avx512")) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = false;
+  if (has("avx512bf16")) f.avx512bf16 = false;
+  return f;
+}
+
 const CpuFeatures& cpuFeatures() {
-  static const CpuFeatures f = detect();  // immutable facts about the machine: a process-wide static is fine
+  // Immutable facts about the machine: a process-wide static is fine.
+  static const CpuFeatures f = disableFeatures(detect(), std::getenv("MOE_CPU_DISABLE"));
   return f;
 }
 
 SimdPath bestSimdPath() {
   const CpuFeatures& f = cpuFeatures();
-  if (f.avx2 && f.avx512f && f.avx512bw && f.avx512vl) return SimdPath::Avx512;
+  if (f.avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return SimdPath::Avx512;
   if (f.avx2) return SimdPath::Avx2;
   return SimdPath::Scalar;
 }
@@ -106,6 +120,22 @@ SimdChoice chooseSimdPath(const char* requested, SimdPath supported) {
 const SimdChoice& simdChoice() {
   static const SimdChoice c = chooseSimdPath(std::getenv("MOE_SIMD"), bestSimdPath());
   return c;
+}
+
+namespace {
+std::atomic<int>& currentPath() {
+  static std::atomic<int> p{static_cast<int>(simdChoice().path)};  // thread-safe one-time init
+  return p;
+}
+}  // namespace
+
+SimdPath simdPath() { return static_cast<SimdPath>(currentPath().load(std::memory_order_relaxed)); }
+
+SimdPath setSimdPath(SimdPath want) {
+  const SimdPath best = bestSimdPath();
+  const SimdPath p = static_cast<int>(want) < static_cast<int>(best) ? want : best;
+  currentPath().store(static_cast<int>(p), std::memory_order_relaxed);
+  return p;
 }
 
 const char* simdPathName(SimdPath p) {

@@ -1,4 +1,5 @@
-// What the processor and the OS let us run, and the SIMD path chosen once at load.
+// What the processor and the OS let us run, and the SIMD path the kernels dispatch to (chosen at load from
+// MOE_SIMD, changeable at run time so one test process can cover every path).
 #pragma once
 
 #include <string>
@@ -15,13 +16,19 @@ struct CpuFeatures {
   bool avx512f = false;
   bool avx512bw = false;
   bool avx512vl = false;
-  bool avx512bf16 = false;
+  bool avx512dq = false;
+  bool avx512bf16 = false;  // vcvtneps2bf16: kernels check this flag themselves, inside the avx512 path
 };
 
-// Detected once; safe to call from any thread.
+// Detected once; safe to call from any thread. MOE_CPU_DISABLE (read once) hides features, so a machine can
+// run the code paths of an older CPU: a comma list of avx2 (hides everything), avx512 (all AVX-512),
+// avx512bf16. Unknown names are ignored.
 const CpuFeatures& cpuFeatures();
 
-// The best path the CPU supports (AVX-512 needs F, BW and VL).
+// Pure, for tests: `f` with the features named in `disable` removed (the MOE_CPU_DISABLE grammar).
+CpuFeatures disableFeatures(CpuFeatures f, const char* disable);
+
+// The best path the CPU supports (AVX-512 needs F, BW, VL and DQ: the avx512 files are built with all four).
 SimdPath bestSimdPath();
 
 struct SimdChoice {
@@ -29,8 +36,16 @@ struct SimdChoice {
   std::string warning;  // non-empty when MOE_SIMD held a value we do not know
 };
 
-// The path kernels dispatch to: min(MOE_SIMD, best supported). MOE_SIMD is read once, at the first call.
+// The initial path: min(MOE_SIMD, best supported). MOE_SIMD is read once, at the first call.
 const SimdChoice& simdChoice();
+
+// The path kernels dispatch to now: one relaxed atomic read, done by every dispatch at call time (never
+// cached in a kernel's static table), starting at simdChoice().path. Process-wide, like the thread count.
+SimdPath simdPath();
+
+// Sets the path, clamped to bestSimdPath(); returns the path now in effect. Every path gives bitwise the
+// same results, so a call racing with a running op changes its speed only.
+SimdPath setSimdPath(SimdPath want);
 
 // Pure so it can be reasoned about without the environment: `requested` may be null or empty.
 SimdChoice chooseSimdPath(const char* requested, SimdPath supported);

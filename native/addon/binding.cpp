@@ -1,0 +1,293 @@
+// The args-object readers, the status -> error mapping and the sync / async runners of binding.h.
+
+#include "binding.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <utility>
+
+namespace moe::addon {
+
+namespace {
+
+const char* typedArrayName(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "typed array";  // Float16Array and types newer than this file
+  }
+}
+
+std::string numberText(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  // The shortest text that reads back as v, as JS prints numbers (0.1, not 0.10000000000000001).
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
+  if (v.IsTypedArray()) return std::string("a ") + typedArrayName(v.As<Napi::TypedArray>().TypedArrayType());
+  if (v.IsDataView()) return "a DataView";
+  if (v.IsNumber()) return "the number " + numberText(v.As<Napi::Number>().DoubleValue());
+  if (v.IsString()) return "the string '" + v.As<Napi::String>().Utf8Value() + "'";
+  if (v.IsBoolean()) return "boolean";
+  if (v.IsBigInt()) return "bigint";
+  if (v.IsFunction()) return "function";
+  if (v.IsObject()) return "an object";
+  return "symbol";
+}
+
+Args::Args(const Napi::CallbackInfo& info, const char* op) : op_(op), env_(info.Env()) {
+  const Napi::Value v = info[0];
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) typeError("args", "an object", v);
+  obj_ = v.As<Napi::Object>();
+}
+
+void Args::typeError(const char* field, const std::string& what, const Napi::Value& got) const {
+  throw Napi::TypeError::New(env_, std::string(op_) + ": '" + field + "' must be " + what + ", got " + describe(got));
+}
+
+void Args::rangeError(const char* field, const std::string& what) const {
+  throw Napi::RangeError::New(env_, std::string(op_) + ": '" + field + "' " + what);
+}
+
+Napi::Value Args::get(const char* field) const { return obj_.Get(field); }
+
+bool Args::has(const char* field) const { return !get(field).IsUndefined(); }
+
+template <typename T>
+Span<T> Args::typed(const char* field, napi_typedarray_type type, int64_t count) {
+  const Napi::Value v = get(field);
+  // As<TypedArrayOf<T>>() checks nothing: both the kind and the element type are checked here.
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    typeError(field, std::string("a ") + typedArrayName(type), v);
+  }
+  auto a = v.As<Napi::TypedArrayOf<T>>();
+  const int64_t n = static_cast<int64_t>(a.ElementLength());
+  if (count >= 0 && n != count) {
+    rangeError(field, "must have " + std::to_string(count) + " elements, got " + std::to_string(n));
+  }
+  T* data = a.Data();  // includes the byte offset
+  buffers_.push_back({field, a, data, a.ByteLength()});
+  return {data, n};
+}
+
+Span<float> Args::f32(const char* field, int64_t count) { return typed<float>(field, napi_float32_array, count); }
+Span<uint16_t> Args::u16(const char* field, int64_t count) { return typed<uint16_t>(field, napi_uint16_array, count); }
+Span<int32_t> Args::i32(const char* field, int64_t count) { return typed<int32_t>(field, napi_int32_array, count); }
+Span<uint8_t> Args::u8(const char* field, int64_t count) { return typed<uint8_t>(field, napi_uint8_array, count); }
+
+TensorView Args::tensor(const char* field, DType dtype, int64_t count) {
+  TensorView t;
+  t.dtype = dtype;
+  t.ndim = 1;
+  switch (dtype) {
+    case DType::F32: { auto s = f32(field, count); t.data = s.data; t.shape[0] = s.size; break; }
+    case DType::BF16:
+    case DType::F16: { auto s = u16(field, count); t.data = s.data; t.shape[0] = s.size; break; }
+    case DType::I32: { auto s = i32(field, count); t.data = s.data; t.shape[0] = s.size; break; }
+  }
+  return t;
+}
+
+double Args::number(const char* field, double lo, double hi) {
+  const Napi::Value v = get(field);
+  if (!v.IsNumber()) typeError(field, "a number", v);
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(x) || x < lo || x > hi) {
+    rangeError(field, "must be a finite number in [" + numberText(lo) + ", " + numberText(hi) + "], got " + numberText(x));
+  }
+  return x;
+}
+
+int64_t Args::integer(const char* field, int64_t lo, int64_t hi) {
+  const Napi::Value v = get(field);
+  if (!v.IsNumber()) typeError(field, "an integer", v);
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(x) || std::floor(x) != x || x < static_cast<double>(lo) || x > static_cast<double>(hi)) {
+    rangeError(field, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + numberText(x));
+  }
+  return static_cast<int64_t>(x);
+}
+
+bool Args::boolean(const char* field) {
+  const Napi::Value v = get(field);
+  if (!v.IsBoolean()) typeError(field, "a boolean", v);
+  return v.As<Napi::Boolean>().Value();
+}
+
+int Args::oneOf(const char* field, std::initializer_list<const char*> names) {
+  std::string list;
+  for (const char* n : names) list += std::string(list.empty() ? "" : ", ") + "'" + n + "'";
+  const Napi::Value v = get(field);
+  if (!v.IsString()) typeError(field, "one of " + list, v);
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  int i = 0;
+  for (const char* n : names) {
+    if (s == n) return i;
+    ++i;
+  }
+  rangeError(field, "must be one of " + list + ", got '" + s + "'");
+}
+
+DType Args::dtype(const char* field) {
+  // The order of DType's values, so the index is the enum.
+  return static_cast<DType>(oneOf(field, {"f32", "bf16", "f16", "i32"}));
+}
+
+DType Args::floatDtype(const char* field) { return static_cast<DType>(oneOf(field, {"f32", "bf16", "f16"})); }
+
+const Args::Buffer* Args::find(const char* field) const {
+  for (const Buffer& b : buffers_) {
+    if (std::string(b.field) == field) return &b;
+  }
+  return nullptr;
+}
+
+void Args::disjointOrSame(const char* a, const char* b) const {
+  const Buffer* x = find(a);
+  const Buffer* y = find(b);
+  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
+  const auto* xs = static_cast<const uint8_t*>(x->data);
+  const auto* ys = static_cast<const uint8_t*>(y->data);
+  const bool same = xs == ys && x->bytes == y->bytes;
+  if (!same && xs < ys + y->bytes && ys < xs + x->bytes) {
+    rangeError(a, std::string("must not partly overlap '") + b + "' (exactly the same memory is allowed)");
+  }
+}
+
+void Args::checkBuffers() const {
+  for (const Buffer& b : buffers_) {
+    if (b.array.ByteLength() != b.bytes || (b.bytes > 0 && b.array.ArrayBuffer().IsDetached())) {
+      rangeError(b.field, "was detached or resized while the arguments were read");
+    }
+  }
+}
+
+Napi::Error statusError(Napi::Env env, const char* op, Status s) {
+  const std::string what = std::string(op) + ": ";
+  switch (s) {
+    case Status::InvalidArgument:
+      return Napi::RangeError::New(env, what + "invalid argument (the native kernel rejected a shape, dtype or length)");
+    case Status::Unsupported:
+      return Napi::Error::New(env, what + "unsupported by this native backend (a dtype, layout or size it does not implement)");
+    case Status::OutOfMemory: return Napi::Error::New(env, what + "out of memory");
+    default: return Napi::Error::New(env, what + statusName(s));
+  }
+}
+
+namespace {
+
+// Kernels return a Status and never throw, but a std::bad_alloc from a std::vector must not reach Node
+// (node-addon-api turns only Napi::Error into a JS exception; anything else would terminate the process).
+Status runGuarded(const Work& work) {
+  try {
+    return work();
+  } catch (const std::bad_alloc&) {
+    return Status::OutOfMemory;
+  } catch (...) {
+    return Status::Internal;
+  }
+}
+
+class OpWorker : public Napi::AsyncWorker {
+ public:
+  OpWorker(Args& args, Work work)
+      : Napi::AsyncWorker(args.env(), args.op()),
+        op_(args.op()),
+        work_(std::move(work)),
+        deferred_(Napi::Promise::Deferred::New(args.env())),
+        argsRef_(Napi::Persistent(args.object())) {
+    for (const Args::Buffer& b : args.buffers()) kept_.push_back({b.field, Napi::Persistent(b.array), b.bytes});
+  }
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = runGuarded(work_); }  // a libuv thread: no JS here
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    for (const Kept& k : kept_) {
+      const Napi::TypedArray a = k.array.Value();
+      if (a.ByteLength() != k.bytes || (k.bytes > 0 && a.ArrayBuffer().IsDetached())) {
+        deferred_.Reject(Napi::Error::New(env, std::string(op_) + ": '" + k.field +
+                                                   "' was detached or resized while the op ran; its result is lost")
+                             .Value());
+        return;
+      }
+    }
+    if (status_ != Status::Ok) {
+      deferred_.Reject(statusError(env, op_, status_).Value());
+      return;
+    }
+    deferred_.Resolve(env.Undefined());
+  }
+
+ private:
+  struct Kept {
+    const char* field;
+    Napi::Reference<Napi::TypedArray> array;
+    size_t bytes;
+  };
+  const char* op_;
+  Work work_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference argsRef_;
+  std::vector<Kept> kept_;
+  Status status_ = Status::Ok;
+};
+
+}  // namespace
+
+Napi::Value runSync(Args& args, Work work) {
+  args.checkBuffers();
+  const Status s = runGuarded(work);
+  if (s != Status::Ok) throw statusError(args.env(), args.op(), s);
+  return args.env().Undefined();
+}
+
+Napi::Value runAsync(Args& args, Work work) {
+  args.checkBuffers();
+  auto* w = new OpWorker(args, std::move(work));  // deletes itself after OnOK
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value opSync(const Napi::CallbackInfo& info) {
+  const auto* def = static_cast<const OpDef*>(info.Data());
+  Args args(info, def->op);
+  Work work = def->prepare(args);
+  return runSync(args, std::move(work));
+}
+
+Napi::Value opAsync(const Napi::CallbackInfo& info) {
+  const auto* def = static_cast<const OpDef*>(info.Data());
+  Args args(info, def->op);
+  Work work = def->prepare(args);
+  return runAsync(args, std::move(work));
+}
+
+}  // namespace moe::addon

@@ -1,0 +1,131 @@
+// What every op binding uses: the args-object readers, the status -> JS error mapping, and the sync / async
+// runners. lib/ops validates every argument first (with the better messages); these checks are the last line
+// of defence, so that nothing reaching the addon directly (a caller bypassing lib/, a stale build) can make a
+// kernel read or write out of bounds. Every failure throws a Napi::TypeError (wrong kind of value) or
+// Napi::RangeError (bad value) whose message starts with "<op>: '<field>'", as lib/errors.ts does.
+//
+// Call convention: one JS object of named fields, inputs and preallocated outputs alike; the sync export
+// returns undefined, the async export a Promise<undefined>. The TS wiring (lib/backends/cpu/<op>.ts) builds
+// the result object from the outputs it passed in.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "../common/status.h"
+#include "../common/tensor_view.h"
+#include "registry.h"
+
+namespace moe::addon {
+
+template <typename T>
+struct Span {
+  T* data = nullptr;
+  int64_t size = 0;
+};
+
+// A kernel call with its arguments bound. It may run on a libuv worker thread: it must not touch JS values,
+// only the raw pointers read through Args.
+using Work = std::function<Status()>;
+
+class Args {
+ public:
+  // info[0] must be an object: TypeError "<op>: 'args' must be an object, got ..." otherwise.
+  Args(const Napi::CallbackInfo& info, const char* op);
+
+  const char* op() const { return op_; }
+  Napi::Env env() const { return env_; }
+  Napi::Object object() const { return obj_; }
+
+  // True when `field` is present and not undefined (optional fields).
+  bool has(const char* field) const;
+
+  // Typed arrays, checked with IsTypedArray() AND TypedArrayType(). count >= 0 demands exactly that many
+  // elements; -1 accepts any length. Each array read is recorded (see buffers()).
+  Span<float> f32(const char* field, int64_t count = -1);
+  Span<uint16_t> u16(const char* field, int64_t count = -1);
+  Span<int32_t> i32(const char* field, int64_t count = -1);
+  Span<uint8_t> u8(const char* field, int64_t count = -1);
+  // The array type that holds `dtype` (Float32Array f32, Uint16Array bf16 / f16, Int32Array i32) as a
+  // 1-D view; set its shape yourself when the kernel needs one.
+  TensorView tensor(const char* field, DType dtype, int64_t count = -1);
+
+  double number(const char* field, double lo, double hi);      // finite, in [lo, hi]
+  int64_t integer(const char* field, int64_t lo, int64_t hi);  // an integral number in [lo, hi]
+  bool boolean(const char* field);
+  int oneOf(const char* field, std::initializer_list<const char*> names);  // index of the string in names
+  DType dtype(const char* field);                                          // 'f32' | 'bf16' | 'f16' | 'i32'
+  DType floatDtype(const char* field);                                     // 'f32' | 'bf16' | 'f16'
+
+  // RangeError unless the arrays read as fields `a` and `b` are disjoint or exactly the same memory.
+  void disjointOrSame(const char* a, const char* b) const;
+
+  [[noreturn]] void typeError(const char* field, const std::string& what, const Napi::Value& got) const;
+  [[noreturn]] void rangeError(const char* field, const std::string& what) const;
+
+  struct Buffer {
+    const char* field;
+    Napi::TypedArray array;
+    const void* data;  // as read: a getter that detaches or shrinks it afterwards is caught by checkBuffers
+    size_t bytes;
+  };
+  const std::vector<Buffer>& buffers() const { return buffers_; }
+
+  // Throws unless every recorded array still has the memory it had when read (runSync / runAsync call it:
+  // a getter of a later field may have detached an earlier one).
+  void checkBuffers() const;
+
+ private:
+  template <typename T>
+  Span<T> typed(const char* field, napi_typedarray_type type, int64_t count);
+  Napi::Value get(const char* field) const;
+  const Buffer* find(const char* field) const;
+
+  const char* op_;
+  Napi::Env env_;
+  Napi::Object obj_;
+  std::vector<Buffer> buffers_;
+};
+
+// How lib/errors.ts describes a value: "undefined", "the number 3", "a Float32Array", ...
+std::string describe(const Napi::Value& v);
+
+// The JS error for a kernel's status, "<op>: ...": RangeError for InvalidArgument, Error otherwise.
+Napi::Error statusError(Napi::Env env, const char* op, Status s);
+
+// Run `work` now on the JS thread; throw statusError on failure. Returns undefined.
+Napi::Value runSync(Args& args, Work work);
+
+// Run `work` on a libuv worker thread and return a Promise<undefined>. Until it settles, the args object and
+// every typed array read through `args` are referenced (none can be collected, even if the caller reassigns
+// a field). It rejects with the status error, or when any of those arrays was detached or resized while the
+// work ran: the result is then lost and must not be reported as success.
+Napi::Value runAsync(Args& args, Work work);
+
+// An op binding: reads and checks the args object on the JS thread, returns the bound kernel call.
+using Prepare = Work (*)(Args& args);
+
+struct OpDef {
+  const char* op;  // the op id in error messages (grouped_gemm), as in lib/ops
+  Prepare prepare;
+};
+
+// Generic exports for MOE_OP; info.Data() is the OpDef.
+Napi::Value opSync(const Napi::CallbackInfo& info);
+Napi::Value opAsync(const Napi::CallbackInfo& info);
+
+}  // namespace moe::addon
+
+// MOE_OP("groupedGemm", "grouped_gemm", prepareGroupedGemm): exports groupedGemm(args) -> undefined and
+// groupedGemmAsync(args) -> Promise<undefined>; errors start with "grouped_gemm: ".
+#define MOE_OP(jsName, opId, prepare)                                                                      \
+  static const ::moe::addon::OpDef MOE_CONCAT(moe_op_, __LINE__){opId, prepare};                            \
+  static const ::moe::addon::Registrar MOE_CONCAT(moe_op_sync_, __LINE__)(                                  \
+      jsName, ::moe::addon::opSync, const_cast<::moe::addon::OpDef*>(&MOE_CONCAT(moe_op_, __LINE__)));       \
+  static const ::moe::addon::Registrar MOE_CONCAT(moe_op_async_, __LINE__)(                                 \
+      jsName "Async", ::moe::addon::opAsync, const_cast<::moe::addon::OpDef*>(&MOE_CONCAT(moe_op_, __LINE__)))
