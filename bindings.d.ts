@@ -76,3 +76,225 @@ export interface NativeAddon {
   convert(a: ConvertNativeArgs): void;
   convertAsync(a: ConvertNativeArgs): Promise<void>;
 }
+
+// ---- CUDA (native/addon/device_tensor.cpp, cuda_binding.cpp, cuda_<op>.cpp) ----
+// Present only in a binary built with nvcc (capabilities().cuda.compiled), hence optional; each throws
+// "<op>: no usable GPU ..." when capabilities().cuda.devices is 0. Tensor fields take typed arrays (copied in
+// and out; the call synchronises) or DeviceTensors (used in place; the call is enqueued). The args objects are
+// typed in lib/backends/cuda/natives.ts, the DeviceTensor object in lib/device.ts.
+export interface NativeAddon {
+  cudaAllocate?(dtype: 'f32' | 'bf16' | 'f16' | 'i32', shape: number[]): import('./lib/device').NativeDeviceTensor;
+  cudaSynchronize?(): void;
+  cudaMemInfo?(): { free: number; total: number };
+  cudaRoute?(a: import('./lib/backends/cuda/natives').CudaRouteArgs): void;
+  cudaRouteAsync?(a: import('./lib/backends/cuda/natives').CudaRouteArgs): Promise<void>;
+  cudaPermute?(a: import('./lib/backends/cuda/natives').CudaPermuteArgs): void;
+  cudaPermuteAsync?(a: import('./lib/backends/cuda/natives').CudaPermuteArgs): Promise<void>;
+  cudaGroupedGemm?(a: import('./lib/backends/cuda/natives').CudaGroupedGemmArgs): void;
+  cudaGroupedGemmAsync?(a: import('./lib/backends/cuda/natives').CudaGroupedGemmArgs): Promise<void>;
+  cudaUnpermute?(a: import('./lib/backends/cuda/natives').CudaUnpermuteArgs): void;
+  cudaUnpermuteAsync?(a: import('./lib/backends/cuda/natives').CudaUnpermuteArgs): Promise<void>;
+  cudaRouterStats?(a: import('./lib/backends/cuda/natives').CudaRouterStatsArgs): void;
+  cudaRouterStatsAsync?(a: import('./lib/backends/cuda/natives').CudaRouterStatsArgs): Promise<void>;
+  cudaConvert?(a: import('./lib/backends/cuda/natives').CudaConvertArgs): void;
+  cudaConvertAsync?(a: import('./lib/backends/cuda/natives').CudaConvertArgs): Promise<void>;
+  cudaTimerCreate?(): import('./lib/backends/cuda/natives').CudaTimer;
+  cudaTimerSpin?(t: import('./lib/backends/cuda/natives').CudaTimer, microseconds: number): void;
+  cudaTimerMark?(t: import('./lib/backends/cuda/natives').CudaTimer): void;
+  cudaTimerFinish?(t: import('./lib/backends/cuda/natives').CudaTimer): { ms: Float64Array; hostBound: boolean };
+}
+
+// ---- grouped_gemm (native/addon/grouped_gemm.cpp) ----
+/** Y[r, :] = act(A[r, :] · W[e]ᵀ + bias[e, :] + addend[r, :]) for the rows r in [offsets[e], offsets[e+1]). */
+export interface GroupedGemmNativeArgs {
+  /** A [rows, k]: Float32Array for f32, Uint16Array (bits) for bf16 / f16. */
+  a: Float32Array | Uint16Array;
+  aDtype: 'f32' | 'bf16' | 'f16';
+  /** W [experts, n, k] ([out, in]). */
+  w: Float32Array | Uint16Array;
+  wDtype: 'f32' | 'bf16' | 'f16';
+  rows: number;
+  k: number;
+  n: number;
+  experts: number;
+  /** [experts + 1]: 0, non-decreasing, ending at rows. */
+  offsets: Int32Array;
+  /** [experts, n]. */
+  bias?: Float32Array;
+  /** [rows, n], added before the activation. */
+  addend?: Float32Array;
+  activation: 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu' | 'swiglu' | 'geglu' | 'tanh' | 'sigmoid';
+  gluLayout: 'halves' | 'interleaved';
+  /** [rows, n] or [rows, n / 2] for swiglu / geglu; disjoint from every input. */
+  out: Float32Array | Uint16Array;
+  outDtype: 'f32' | 'bf16' | 'f16';
+}
+export interface NativeAddon {
+  groupedGemm(a: GroupedGemmNativeArgs): void;
+  groupedGemmAsync(a: GroupedGemmNativeArgs): Promise<void>;
+}
+
+// ---- permute (native/addon/permute.cpp) ----
+/** rows[r] = scale · x[rowToToken[r]]: the FFN-routed slots gathered into per-expert segments, in the stable
+ *  (slot rank, token) order; offsets come from permuteLayout (lib/ops/permute.ts). */
+export interface PermuteNativeArgs {
+  /** x [tokens, hidden]: Float32Array for f32, Uint16Array (bits) for bf16 / f16. */
+  x: Float32Array | Uint16Array;
+  xDtype: 'f32' | 'bf16' | 'f16';
+  tokens: number;
+  hidden: number;
+  kmax: number;
+  /** [tokens, kmax], each -1 or in [0, totalExperts). */
+  ids: Int32Array;
+  experts: number;
+  totalExperts: number;
+  /** [totalExperts] global id -> segment in [0, experts), or -1 (not gathered). */
+  segmentOf: Int32Array;
+  /** [experts + 1]: 0, non-decreasing, room for every segment's rows, ending at rowCount. */
+  offsets: Int32Array;
+  rowCount: number;
+  /** Finite; 1 gives bit copies. */
+  scale: number;
+  /** Outputs, disjoint from everything: rows [rowCount, hidden] (x's dtype), slotToRow [tokens, kmax],
+   *  rowToToken [rowCount]. */
+  rows: Float32Array | Uint16Array;
+  slotToRow: Int32Array;
+  rowToToken: Int32Array;
+}
+export interface NativeAddon {
+  permute(a: PermuteNativeArgs): void;
+  permuteAsync(a: PermuteNativeArgs): Promise<void>;
+}
+
+// ---- unpermute (native/addon/unpermute.cpp) ----
+/** out_t = Σ_j w[t,j] · E_{ids[t,j]}(u_t) + shared_t + residual_t, slots in slot order, f32 accumulation. */
+export interface UnpermuteNativeArgs {
+  /** y [rows, hidden]: the FFN experts' outputs in permute's row order. */
+  y: Float32Array | Uint16Array;
+  yDtype: 'f32' | 'bf16' | 'f16';
+  rows: number;
+  tokens: number;
+  hidden: number;
+  kmax: number;
+  /** [tokens, kmax]. */
+  ids: Int32Array;
+  weights: Float32Array;
+  /** [tokens, kmax], each -1 or in [0, rows). */
+  slotToRow: Int32Array;
+  zeroExperts: Int32Array;
+  copyExperts: Int32Array;
+  constantIds: Int32Array;
+  /** [constantIds.length, 2, hidden] and [constantIds.length, hidden]; required when constantIds is not empty. */
+  wc?: Float32Array;
+  v?: Float32Array;
+  /** [tokens, hidden]; required with copy or constant experts. */
+  x?: Float32Array | Uint16Array;
+  xDtype?: 'f32' | 'bf16' | 'f16';
+  inputScale: number;
+  shared?: Float32Array | Uint16Array;
+  sharedDtype?: 'f32' | 'bf16' | 'f16';
+  residual?: Float32Array | Uint16Array;
+  residualDtype?: 'f32' | 'bf16' | 'f16';
+  /** [tokens, hidden]; may be exactly shared's or residual's memory, must not overlap anything else. */
+  out: Float32Array | Uint16Array;
+  outDtype: 'f32' | 'bf16' | 'f16';
+}
+export interface NativeAddon {
+  unpermute(a: UnpermuteNativeArgs): void;
+  unpermuteAsync(a: UnpermuteNativeArgs): Promise<void>;
+}
+
+// ---- router_stats (native/addon/router_stats.cpp) ----
+/** Per-expert counts and score sums, Σ logsumexp², Σ entropy over the unmasked tokens (f64 sums). */
+export interface RouterStatsNativeArgs {
+  /** [tokens, kmax], each -1 or in [0, experts). */
+  ids: Int32Array;
+  /** [tokens, experts]. */
+  scores: Float32Array;
+  logits?: Float32Array;
+  /** [tokens] 0 = padding. */
+  tokenMask?: Uint8Array;
+  tokens: number;
+  kmax: number;
+  experts: number;
+  normalizeScores: boolean;
+  /** Outputs [experts]. */
+  counts: Int32Array;
+  top1Counts: Int32Array;
+  probSum: Float32Array;
+  /** Output: 32 bytes receiving 4 little-endian f64: tokens, selections, zSquareSum, entropySum. */
+  totals: Uint8Array;
+}
+export interface NativeAddon {
+  routerStats(a: RouterStatsNativeArgs): void;
+  routerStatsAsync(a: RouterStatsNativeArgs): Promise<void>;
+}
+
+// ---- route (native/addon/route.cpp) ----
+/** Router logits -> padded per-token picks and weights (lib/ops/route.ts has the contract). T = tokens,
+ *  E = experts, K = kmax. Every output is disjoint from every other array. */
+export interface RouteNativeArgs {
+  method: 'softmax_topk' | 'topk_softmax' | 'sigmoid_topk' | 'xmoe_threshold' | 'top_p' | 'external';
+  tokens: number;
+  experts: number;
+  /** Top-k methods: 1..E; 'external': the extIds width; threshold methods: 0. */
+  k: number;
+  kmax: number;
+  renormalize?: boolean;
+  /** Default 1. */
+  scale?: number;
+  /** Threshold methods: (0, 1]. */
+  threshold?: number;
+  groups?: number;
+  topkGroups?: number;
+  groupTopN?: number;
+  /** [T, E] (scored methods). */
+  logits?: Float32Array;
+  /** [E], finite. */
+  bias?: Float32Array;
+  /** [E] 0/1. */
+  zeroGate?: Uint8Array;
+  /** Present = prune (MC-MoE), in [0, 1]. */
+  pruneBeta?: number;
+  /** [T] 0/1. */
+  pruneProtect?: Uint8Array;
+  pruneDropAll?: Uint8Array;
+  /** 'external': [T, k] in [-1, E). */
+  extIds?: Int32Array;
+  extWeights?: Float32Array;
+  /** Present = capacity. */
+  cap?: number;
+  policy?: 'position' | 'probs' | 'rank_then_position';
+  renormalizeSurvivors?: boolean;
+  /** Outputs: [T, K], [T, K], [T], [T, E] (scored methods); capacity: [T, K], [T, K], [E], [E]. */
+  ids: Int32Array;
+  weights: Float32Array;
+  counts: Int32Array;
+  scores?: Float32Array;
+  selectedIds?: Int32Array;
+  keep?: Int32Array;
+  load?: Int32Array;
+  demand?: Int32Array;
+}
+export interface NativeAddon {
+  route(a: RouteNativeArgs): void;
+  routeAsync(a: RouteNativeArgs): Promise<void>;
+}
+
+// ---- machine ceilings (native/addon/ceilings.cpp), for benchmarks/ceilings.ts ----
+/** The f32 FMA peak on the SIMD path in effect: many independent FMA chains per thread. */
+export interface FmaPeakResult {
+  /** Best repetition: FLOP (2 per FMA lane) over wall time, all threads together. */
+  gflops: number;
+  /** The same work over each thread's CPU time, summed: the cores' rate while they ran (immune to other load). */
+  cpuGflops: number;
+  path: SimdPathName;
+}
+export interface NativeAddon {
+  /** Runs for about `ms` milliseconds on exactly `threads` threads of its own (not the pool's). */
+  measureFmaPeak?(threads: number, ms: number): FmaPeakResult;
+  /** Best read bandwidth in GB/s (1e9 B/s) summing a fresh buffer of `bytes` split between `threads`. */
+  measureBandwidth?(bytes: number, threads: number, reps?: number): number;
+  /** One read pass over `data` on `threads` threads (a cache flush); GB/s of that pass. */
+  streamRead?(data: Float32Array, threads: number): number;
+}

@@ -1,0 +1,99 @@
+// JS binding of unpermute: unpermute({y, yDtype, rows, tokens, hidden, kmax, ids, weights, slotToRow,
+// zeroExperts, copyExperts, constantIds, wc?, v?, x?, xDtype?, inputScale, shared?, sharedDtype?, residual?,
+// residualDtype?, out, outDtype}) -> undefined, and unpermuteAsync(...) -> Promise<undefined>.
+// y [rows, hidden]; ids, weights (Float32Array), slotToRow [tokens, kmax]; the expert lists Int32Array;
+// wc [nConst, 2, hidden] and v [nConst, hidden] Float32Array; x, shared, residual, out [tokens, hidden]
+// (Float32Array f32, Uint16Array bits for bf16 / f16). out may be exactly shared's or residual's memory
+// (each element is read before it is written), and must not overlap anything else.
+// lib/backends/cpu/unpermute.ts is the only caller.
+
+#include "../common/unpermute.h"
+
+#include <cfloat>
+#include <cstring>
+#include <string>
+
+#include "binding.h"
+
+namespace {
+
+using moe::addon::Args;
+
+constexpr int64_t kMaxDim = 2147483647;
+
+int64_t count(Args& a, const char* field, int64_t x, int64_t y) {
+  constexpr int64_t kMax = int64_t(1) << 53;
+  if (x != 0 && y > kMax / x) a.rangeError(field, "has too many elements for its shape");
+  return x * y;
+}
+
+// RangeError unless the arrays read as fields `f` and `g` share no byte.
+void disjoint(Args& a, const char* f, const char* g) {
+  const Args::Buffer *x = nullptr, *y = nullptr;
+  for (const Args::Buffer& b : a.buffers()) {
+    if (std::strcmp(b.field, f) == 0) x = &b;
+    if (std::strcmp(b.field, g) == 0) y = &b;
+  }
+  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
+  const auto* xs = static_cast<const uint8_t*>(x->data);
+  const auto* ys = static_cast<const uint8_t*>(y->data);
+  if (xs < ys + y->bytes && ys < xs + x->bytes) a.rangeError(f, std::string("must not overlap '") + g + "'");
+}
+
+// An optional [tokens, hidden] float tensor with its dtype field; null when absent.
+const void* tokenRows(Args& a, const char* field, const char* dtypeField, int64_t n, moe::DType* dtype) {
+  if (!a.has(field)) return nullptr;
+  *dtype = a.floatDtype(dtypeField);
+  return a.tensor(field, *dtype, n).data;
+}
+
+moe::addon::Work prepareUnpermute(Args& a) {
+  moe::UnpermuteArgs k{};
+  k.rows = a.integer("rows", 0, kMaxDim);
+  k.tokens = a.integer("tokens", 0, kMaxDim);
+  k.hidden = a.integer("hidden", 0, kMaxDim);
+  k.kmax = a.integer("kmax", 0, kMaxDim);
+  k.inputScale = a.number("inputScale", -DBL_MAX, DBL_MAX);
+  k.yDtype = a.floatDtype("yDtype");
+  k.y = a.tensor("y", k.yDtype, count(a, "y", k.rows, k.hidden)).data;
+  const int64_t slots = count(a, "ids", k.tokens, k.kmax), n = count(a, "out", k.tokens, k.hidden);
+  k.ids = a.i32("ids", slots).data;
+  k.weights = a.f32("weights", slots).data;
+  const moe::addon::Span<int32_t> rowOf = a.i32("slotToRow", slots);
+  for (int64_t i = 0; i < slots; ++i) {
+    if (rowOf.data[i] < -1 || rowOf.data[i] >= k.rows) {
+      a.rangeError("slotToRow", "must hold -1 or rows in [0, " + std::to_string(k.rows) + "), got " +
+                                    std::to_string(rowOf.data[i]) + " at element " + std::to_string(i));
+    }
+  }
+  k.slotToRow = rowOf.data;
+
+  const moe::addon::Span<int32_t> zero = a.i32("zeroExperts"), copy = a.i32("copyExperts"), cst = a.i32("constantIds");
+  k.zeroExperts = zero.data;
+  k.nZero = zero.size;
+  k.copyExperts = copy.data;
+  k.nCopy = copy.size;
+  k.constantIds = cst.data;
+  k.nConst = cst.size;
+  if (k.nConst > 0) {
+    k.wc = a.f32("wc", count(a, "wc", 2 * k.nConst, k.hidden)).data;
+    k.v = a.f32("v", count(a, "v", k.nConst, k.hidden)).data;
+  }
+  k.x = tokenRows(a, "x", "xDtype", n, &k.xDtype);
+  if (!a.has("x") && k.nCopy + k.nConst > 0) a.typeError("x", "a typed array (copy and constant experts read x)", a.object().Get("x"));
+  k.shared = tokenRows(a, "shared", "sharedDtype", n, &k.sharedDtype);
+  k.residual = tokenRows(a, "residual", "residualDtype", n, &k.residualDtype);
+  k.outDtype = a.floatDtype("outDtype");
+  k.out = a.tensor("out", k.outDtype, n).data;
+
+  for (const char* in : {"y", "ids", "weights", "slotToRow", "zeroExperts", "copyExperts", "constantIds", "wc", "v", "x"}) {
+    disjoint(a, "out", in);
+  }
+  a.disjointOrSame("shared", "out");
+  a.disjointOrSame("residual", "out");
+  return [k] { return moe::cpu::unpermute(k); };
+}
+
+}  // namespace
+
+MOE_OP("unpermute", "unpermute", prepareUnpermute);
