@@ -5,12 +5,14 @@
 import { OP_IDS } from './backend';
 import type { Backend, BackendChoice, BackendName, OpId } from './backend';
 import { createCpuBackend } from './cpu';
+import { createCudaBackend, cudaUsable } from './cuda';
 import { referenceBackend } from './reference';
 import { Check } from '../errors';
 import { loadNative, nativeLoadError } from '../native';
 
 const nativeBackends: Partial<Record<Exclude<BackendName, 'reference'>, Backend>> = {};
 let nativeTried = false;
+let cudaWhyNot = 'the native addon is not loaded';
 
 export function registerBackend(b: Backend): void {
   if (b.name !== 'reference') nativeBackends[b.name] = b;
@@ -22,6 +24,18 @@ function ensureNativeBackends(): void {
   nativeTried = true;
   const addon = loadNative(); // never throws
   if (addon !== null && !nativeBackends.cpu) registerBackend(createCpuBackend(addon));
+  // CUDA only with a usable device (capabilities() initialises CUDA here, at the first selection).
+  if (addon !== null && !nativeBackends.cuda) {
+    const u = cudaUsable(addon);
+    if (u.ok) registerBackend(createCudaBackend(addon, cudaFallback));
+    else cudaWhyNot = u.why;
+  }
+}
+
+/** Where the cuda backend sends what its kernels do not cover: cpu when it implements the op. */
+function cudaFallback(op: OpId): Backend {
+  const cpu = nativeBackends.cpu;
+  return cpu && cpu.implements(op) ? cpu : referenceBackend;
 }
 
 const isOp = (op: string): op is OpId => (OP_IDS as readonly string[]).includes(op);
@@ -40,7 +54,7 @@ export function selectBackend(op: string, choice: unknown = 'auto'): Backend {
   }
   const b = nativeBackends[c];
   if (!b) {
-    const why = c === 'cpu' ? `the native addon is not loaded (${nativeLoadError() ?? 'unknown reason'})` : 'it is not available in this version';
+    const why = c === 'cpu' ? `the native addon is not loaded (${nativeLoadError() ?? 'unknown reason'})` : cudaWhyNot;
     throw new Error(`${op}: the '${c}' backend cannot be used: ${why}; use 'reference' or 'auto' (see capabilities())`);
   }
   if (!isOp(op) || !b.implements(op)) {
