@@ -50,8 +50,8 @@ export interface NativeAddon {
    */
   setNumThreads(n: number): void;
   /**
-   * Switches the CPU kernels' SIMD path for the whole process (every path gives bitwise the same results;
-   * tests use this to cover each one). 'auto' = the best the CPU supports, ignoring MOE_SIMD.
+   * Switches the CPU kernels' SIMD path for the whole process (tests use this to cover each one). Every path
+   * gives bitwise the same results except grouped_gemm, whose summation order is path-specific (within tolerance). 'auto' = the best the CPU supports, ignoring MOE_SIMD.
    * @returns the path in effect: the request clamped to what the CPU and OS support.
    * @throws TypeError when `path` is not a string; RangeError for an unknown name.
    */

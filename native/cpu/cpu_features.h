@@ -43,8 +43,10 @@ const SimdChoice& simdChoice();
 // cached in a kernel's static table), starting at simdChoice().path. Process-wide, like the thread count.
 SimdPath simdPath();
 
-// Sets the path, clamped to bestSimdPath(); returns the path now in effect. Every path gives bitwise the
-// same results, so a call racing with a running op changes its speed only.
+// Sets the path, clamped to bestSimdPath(); returns the path now in effect. convert, route, permute,
+// unpermute and router_stats give bitwise the same results on every path; grouped_gemm sums in a
+// path-specific order (within SPEC §12's tolerance). Each op reads the path once per call, so a call racing
+// with a running op never mixes paths inside one result.
 SimdPath setSimdPath(SimdPath want);
 
 // Pure so it can be reasoned about without the environment: `requested` may be null or empty.

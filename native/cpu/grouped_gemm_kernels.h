@@ -1,0 +1,50 @@
+// Internal to grouped_gemm: the checked problem in plain numbers, the unit of parallel work, and the entry
+// of each SIMD path. Only POD types cross from native/cpu/grouped_gemm.cpp into the ISA translation units
+// (x86/grouped_gemm_avx2.cpp, x86/grouped_gemm_avx512.cpp), so those never instantiate shared inline or
+// std:: code with their wider instruction sets.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/grouped_gemm.h"
+#include "cpu_features.h"
+
+namespace moe::cpu::gg {
+
+struct Problem {
+  const void* a;  DType aType;   // [rows, k]
+  const void* w;  DType wType;   // [experts, n, k]
+  void* out;      DType outType; // [rows, nOut]
+  const int32_t* offsets;
+  const float* bias;             // [experts, n] or null
+  const float* addend;           // [rows, n] or null
+  Activation act;
+  GluLayout glu;
+  bool gluAct;                   // act is Swiglu or Geglu
+  int64_t experts, rows, n, k, nOut;
+};
+
+// Expert e, rows [r0, r1) of its segment, output columns [c0, c1). Tasks write disjoint outputs, and the
+// split depends on the problem only, never on the thread count.
+struct Task {
+  int64_t e, r0, r1, c0, c1;
+};
+
+// Per-thread scratch of at least `floats` floats, 64-byte aligned, valid until the task returns.
+using ScratchFn = float* (*)(size_t floats);
+
+// Column boundaries of tasks are multiples of this (in output columns), a multiple of every path's tile.
+constexpr int64_t kColQuantum = 32;
+
+void runTaskScalar(const Problem& p, const Task& t, ScratchFn scratch);
+#if defined(MOE_HAVE_X86)
+void runTaskAvx2(const Problem& p, const Task& t, ScratchFn scratch);
+void runTaskAvx512(const Problem& p, const Task& t, ScratchFn scratch);
+#endif
+
+// groupedGemm with an explicit path (tests and benchmarks compare paths in one process). A path the CPU
+// does not support is lowered to the best one it does.
+Status groupedGemmOnPath(const GroupedGemmArgs& args, SimdPath path);
+
+}  // namespace moe::cpu::gg

@@ -1,0 +1,383 @@
+// The SIMD grouped_gemm, written once over a traits type T (vector T::V of T::L floats) and compiled twice:
+// by x86/grouped_gemm_avx2.cpp (8 lanes, 16 registers) and x86/grouped_gemm_avx512.cpp (16 lanes, 32).
+// Everything sits in an anonymous namespace: the two copies are built with different -m flags and must
+// never be merged by the linker (an AVX-512 copy of a helper picked for the AVX2 path would fault).
+//
+// Two kernels, chosen per task by its row count (the drivers are in grouped_gemm_tasks.h):
+//  - bcast (prefill, >= T::L rows): Yᵀ tile = W tile · Aᵀ. A's rows are packed transposed, L rows per
+//    vector ([k][L], cheap: amortised over every W row of the task); each W element is broadcast into
+//    NW x RV accumulators, RV <= 3 vectors. W is not transposed (at 32 rows per expert a transpose would
+//    cost about as much as the FMAs); each tile's K block is only staged contiguously (copied, or widened
+//    from bf16 / f16, exactly), inside the previous tile's kernel.
+//  - dot (decode, and prefill tails of <= T::TailDot rows): per (row, W row) a vector of partial sums over
+//    k, all rows of the group per W load, W widened in registers; one fixed-order horizontal sum.
+// Both finish in the same epilogue: + bias + addend, the activation (GLU pairs gate and up, which the
+// tile holds together), round to the output dtype, store. Every output element is summed by one task in
+// an order fixed by the problem's shape, so results do not depend on the thread count.
+#pragma once
+
+#include <cstring>
+
+#include "cpu/grouped_gemm_kernels.h"
+
+namespace moe::cpu::gg {
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// ---------------------------------------------------------------------------------------------------------
+// Vector activations in f32 (a few ulp; the contract is 1e-5 norm-wise). The limits at ±inf match the
+// reference: silu, gelu, gelu_tanh(-inf) = -0; NaN in, NaN out.
+
+// exp: Cephes expf (degree-6 polynomial on [-ln2/2, ln2/2]); 0 below -87.3, inf above 88.
+template <class T>
+typename T::V vexp(typename T::V x) {
+  using V = typename T::V;
+  const V xc = T::minNan(T::maxNan(x, T::set1(-87.3f)), T::set1(88.0f));
+  const V n = T::round(T::mul(xc, T::set1(1.44269504088896341f)));
+  V r = T::fnmadd(n, T::set1(0.693359375f), xc);
+  r = T::fnmadd(n, T::set1(-2.12194440e-4f), r);
+  V q = T::set1(1.9875691500e-4f);
+  q = T::fmadd(q, r, T::set1(1.3981999507e-3f));
+  q = T::fmadd(q, r, T::set1(8.3334519073e-3f));
+  q = T::fmadd(q, r, T::set1(4.1665795894e-2f));
+  q = T::fmadd(q, r, T::set1(1.6666665459e-1f));
+  q = T::fmadd(q, r, T::set1(5.0000001201e-1f));
+  q = T::fmadd(T::mul(q, r), r, T::add(r, T::set1(1.0f)));
+  V y = T::mul(q, T::pow2i(n));
+  y = T::select(T::gt(x, T::set1(88.0f)), T::set1(__builtin_inff()), y);
+  return T::select(T::lt(x, T::set1(-87.3f)), T::zero(), y);
+}
+
+template <class T>
+typename T::V vsigmoid(typename T::V x) {
+  return T::div(T::set1(1.0f), T::add(T::set1(1.0f), vexp<T>(T::neg(x))));
+}
+
+// x · s where s underflowed to 0 only for x -> -inf territory: give -0 there instead of -inf · 0 = NaN.
+template <class T>
+typename T::V timesGate(typename T::V x, typename T::V s) {
+  return T::select(T::eq(s, T::zero()), T::set1(-0.0f), T::mul(x, s));
+}
+
+// tanh: Cephes tanhf: odd polynomial below 0.625, 1 - 2 / (e^{2|x|} + 1) above.
+template <class T>
+typename T::V vtanh(typename T::V x) {
+  using V = typename T::V;
+  const V ax = T::abs(x);
+  const V big = T::sub(T::set1(1.0f), T::div(T::set1(2.0f), T::add(vexp<T>(T::add(ax, ax)), T::set1(1.0f))));
+  const V z = T::mul(x, x);
+  V q = T::set1(-5.70498872745e-3f);
+  q = T::fmadd(q, z, T::set1(2.06390887954e-2f));
+  q = T::fmadd(q, z, T::set1(-5.37397155531e-2f));
+  q = T::fmadd(q, z, T::set1(1.33314422036e-1f));
+  q = T::fmadd(q, z, T::set1(-3.33332819422e-1f));
+  const V small = T::fmadd(T::mul(q, z), x, x);
+  return T::select(T::lt(ax, T::set1(0.625f)), small, T::copysign(big, x));
+}
+
+// gelu (erf form) = x/2 · erfc(-x/√2), erfc from Numerical Recipes' erfcc (relative error < 1.2e-7).
+template <class T>
+typename T::V vgelu(typename T::V x) {
+  using V = typename T::V;
+  const V z = T::mul(x, T::set1(-0.70710678118654752f));
+  const V az = T::abs(z);
+  const V t = T::div(T::set1(1.0f), T::fmadd(T::set1(0.5f), az, T::set1(1.0f)));
+  V q = T::set1(0.17087277f);
+  q = T::fmadd(q, t, T::set1(-0.82215223f));
+  q = T::fmadd(q, t, T::set1(1.48851587f));
+  q = T::fmadd(q, t, T::set1(-1.13520398f));
+  q = T::fmadd(q, t, T::set1(0.27886807f));
+  q = T::fmadd(q, t, T::set1(-0.18628806f));
+  q = T::fmadd(q, t, T::set1(0.09678418f));
+  q = T::fmadd(q, t, T::set1(0.37409196f));
+  q = T::fmadd(q, t, T::set1(1.00002368f));
+  q = T::fmadd(q, t, T::set1(-1.26551223f));
+  const V ans = T::mul(t, vexp<T>(T::sub(q, T::mul(az, az))));
+  const V erfc = T::select(T::lt(z, T::zero()), T::sub(T::set1(2.0f), ans), ans);
+  return timesGate<T>(x, T::mul(T::set1(0.5f), erfc));
+}
+
+// gelu_tanh = x · sigmoid(2u), u = √(2/π)(x + 0.044715 x³): the identity (1 + tanh u)/2 = sigmoid(2u).
+template <class T>
+typename T::V vgeluTanh(typename T::V x) {
+  using V = typename T::V;
+  const V x3 = T::mul(T::mul(x, x), x);
+  const V u2 = T::mul(T::set1(1.5957691216057308f), T::fmadd(T::set1(0.044715f), x3, x));
+  return timesGate<T>(x, vsigmoid<T>(u2));
+}
+
+template <class T>
+typename T::V activate(Activation a, typename T::V x) {
+  switch (a) {
+    case Activation::Relu: return T::maxNan(x, T::zero());
+    case Activation::Gelu: case Activation::Geglu: return vgelu<T>(x);
+    case Activation::GeluTanh: return vgeluTanh<T>(x);
+    case Activation::Silu: case Activation::Swiglu: return timesGate<T>(x, vsigmoid<T>(x));
+    case Activation::Tanh: return vtanh<T>(x);
+    case Activation::Sigmoid: return vsigmoid<T>(x);
+    default: return x;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tiles. A tile is up to NW W rows (for GLU: NW/2 gate rows then their NW/2 up rows) and the output
+// columns they produce. `wr` holds the W row of each slot; slots past `nw` repeat slot 0 (wasted work at
+// the right edge only, results dropped).
+
+template <class T>
+struct Tile {
+  int64_t wr[T::NW];
+  int nw;        // W rows in use
+  int outCols;   // nw, or nw / 2 for GLU
+  int64_t col0;  // first output column
+};
+
+template <class T>
+Tile<T> makeTile(const Problem& p, int64_t c, int64_t c1) {
+  Tile<T> t{};
+  t.col0 = c;
+  if (p.gluAct) {
+    t.outCols = static_cast<int>(imin(T::NW / 2, c1 - c));
+    for (int j = 0; j < T::NW / 2; ++j) {
+      const int64_t cj = c + (j < t.outCols ? j : 0);
+      t.wr[j] = p.glu == GluLayout::Halves ? cj : 2 * cj;
+      t.wr[T::NW / 2 + j] = p.glu == GluLayout::Halves ? p.n / 2 + cj : 2 * cj + 1;
+    }
+    t.nw = 2 * t.outCols;
+  } else {
+    t.outCols = t.nw = static_cast<int>(imin(T::NW, c1 - c));
+    for (int i = 0; i < T::NW; ++i) t.wr[i] = c + (i < t.nw ? i : 0);
+  }
+  return t;
+}
+
+template <class T>
+int tileCols(const Problem& p) { return p.gluAct ? T::NW / 2 : T::NW; }
+
+// The epilogue of one tile for rows [r, r + nr), nr <= L: v[i] holds the sums of W row slot i, one row per
+// lane.
+template <class T>
+void epilogue(const Problem& p, int64_t e, const Tile<T>& t, typename T::V* v, int64_t r, int nr) {
+  using V = typename T::V;
+  const int half = T::NW / 2;
+  for (int i = 0; i < T::NW; ++i) {
+    const bool used = p.gluAct ? (i % half) < t.outCols : i < t.nw;
+    if (!used) continue;
+    if (p.bias) v[i] = T::add(v[i], T::set1(p.bias[e * p.n + t.wr[i]]));
+    if (p.addend) {
+      alignas(64) float tmp[T::L] = {};
+      for (int l = 0; l < nr; ++l) tmp[l] = p.addend[(r + l) * p.n + t.wr[i]];
+      v[i] = T::add(v[i], T::load(tmp));
+    }
+  }
+  alignas(64) float of[T::NW][T::L];
+  alignas(64) uint16_t oh[T::NW][T::L];
+  for (int j = 0; j < t.outCols; ++j) {
+    const V y = p.gluAct ? T::mul(activate<T>(p.act, v[j]), v[half + j]) : activate<T>(p.act, v[j]);
+    if (p.outType == DType::F32) T::store(of[j], y);
+    else T::storeHalf(oh[j], y, p.outType == DType::BF16);
+  }
+  // Transposed store: columns of the tile are contiguous in a row of `out`.
+  if (p.outType == DType::F32) {
+    float* o = static_cast<float*>(p.out) + r * p.nOut + t.col0;
+    for (int l = 0; l < nr; ++l, o += p.nOut)
+      for (int j = 0; j < t.outCols; ++j) o[j] = of[j][l];
+  } else {
+    uint16_t* o = static_cast<uint16_t*>(p.out) + r * p.nOut + t.col0;
+    for (int l = 0; l < nr; ++l, o += p.nOut)
+      for (int j = 0; j < t.outCols; ++j) o[j] = oh[j][l];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loads of up to L elements of any input dtype as f32 (zero past n).
+
+template <class T>
+__attribute__((noinline)) typename T::V loadPartial(const void* p, DType d, int64_t i, int n) {
+  alignas(64) uint16_t h[T::L] = {};
+  alignas(64) float f[T::L] = {};
+  if (d == DType::F32) {
+    std::memcpy(f, static_cast<const float*>(p) + i, sizeof(float) * static_cast<size_t>(n));
+    return T::load(f);
+  }
+  std::memcpy(h, static_cast<const uint16_t*>(p) + i, 2 * static_cast<size_t>(n));
+  return d == DType::BF16 ? T::loadBf16(h) : T::loadF16(h);
+}
+
+template <class T>
+inline typename T::V loadAny(const void* p, DType d, int64_t i, int n) {
+  if (n < T::L) return loadPartial<T>(p, d, i, n);
+  if (d == DType::F32) return T::loadu(static_cast<const float*>(p) + i);
+  return d == DType::BF16 ? T::loadBf16(static_cast<const uint16_t*>(p) + i)
+                          : T::loadF16(static_cast<const uint16_t*>(p) + i);
+}
+
+// Aᵀ panels: rows [r, r + nr) (nr <= L; missing rows are zero) of A into dst[k][L], through L x L
+// register transposes.
+template <class T>
+void packAT(const Problem& p, int64_t r, int nr, float* dst) {
+  using V = typename T::V;
+  const int64_t k = p.k;
+  for (int64_t k0 = 0; k0 < k; k0 += T::L) {
+    const int kn = static_cast<int>(imin(T::L, k - k0));
+    V blk[T::L];
+    for (int l = 0; l < T::L; ++l) blk[l] = l < nr ? loadAny<T>(p.a, p.aType, (r + l) * k + k0, kn) : T::zero();
+    T::transpose(blk);
+    for (int j = 0; j < kn; ++j) T::store(dst + (k0 + j) * T::L, blk[j]);
+  }
+}
+
+// Rows of A as f32 (the dot kernel's layout): dst[nr][k].
+template <class T>
+void convertRows(const void* src, DType d, int64_t first, int64_t nrows, int64_t k, float* dst) {
+  for (int64_t i = 0; i < nrows * k; i += T::L) {
+    const int n = static_cast<int>(imin(T::L, nrows * k - i));
+    const typename T::V v = loadAny<T>(src, d, first * k + i, n);
+    if (n == T::L) T::storeu(dst + i, v);
+    else {
+      alignas(64) float f[T::L];
+      T::store(f, v);
+      std::memcpy(dst + i, f, sizeof(float) * static_cast<size_t>(n));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Staging work the bcast kernel does between its FMAs: widen (or copy) the next tile's W rows src[i]
+// (dtype CD) into dst + i * ldd, 16 elements per row every 16 k, each row prefetched 64 elements ahead
+// into L1. Measured (R = 32, K = 2048, 1 core): prefetch distance 64 > 128 > 256 > 512 elements (114,
+// 110, 99, 91 GFLOP/s with f32 W from DRAM); also prefetching the tile after next into L2 made it slower.
+template <class T>
+struct StageJob {
+  const char* src[T::NW];
+  float* dst;
+  int64_t ldd;
+};
+
+template <class T, DType CD>
+inline typename T::V loadW(const char* p) {
+  if (CD == DType::F32) return T::loadu(reinterpret_cast<const float*>(p));
+  if (CD == DType::BF16) return T::loadBf16(reinterpret_cast<const uint16_t*>(p));
+  return T::loadF16(reinterpret_cast<const uint16_t*>(p));
+}
+
+// The bcast kernel: acc[i][v] += A_v[k] (L rows) · W_i[k] for k in [0, kc). `a` points at the first of RV
+// packed vectors (stride `av` floats between them), already offset to k0; w[i] at W row i, offset to k0.
+// With a StageJob (CD != I32) it also stages the next tile.
+template <class T, int RV, DType CD>
+void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
+                 const StageJob<T>* job) {
+  using V = typename T::V;
+  constexpr int NW = T::NW;
+  constexpr int64_t es = CD == DType::F32 ? 4 : 2;
+  V c[NW][RV];
+  for (int i = 0; i < NW; ++i)
+    for (int v = 0; v < RV; ++v) c[i][v] = acc[i * RV + v];
+  const float* wp[NW];
+  for (int i = 0; i < NW; ++i) wp[i] = w[i];
+  auto step = [&](int64_t k) __attribute__((always_inline)) {
+    V x[RV];
+    for (int v = 0; v < RV; ++v) x[v] = T::load(a + v * av + k * T::L);
+    for (int i = 0; i < NW; ++i) {
+      const V b = T::set1(wp[i][k]);
+      for (int v = 0; v < RV; ++v) c[i][v] = T::fmadd(x[v], b, c[i][v]);
+    }
+  };
+  int64_t k = 0;
+  if (CD != DType::I32) {
+    for (; k + 16 <= kc; k += 16) {
+      for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + (k + 64) * es);
+      for (int i = 0; i < NW; ++i)
+        for (int o = 0; o < 16; o += T::L)
+          T::storeu(job->dst + i * job->ldd + k + o, loadW<T, CD>(job->src[i] + (k + o) * es));
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) step(k + j);
+    }
+    for (int i = 0; i < NW; ++i)  // the last kc % 16 elements of the next tile
+      for (int64_t o = k; o < kc; o += T::L) {
+        const int n = static_cast<int>(imin(T::L, kc - o));
+        alignas(64) float f[T::L];
+        T::store(f, loadAny<T>(job->src[i], CD, o, n));
+        std::memcpy(job->dst + i * job->ldd + o, f, sizeof(float) * static_cast<size_t>(n));
+      }
+  }
+  for (; k < kc; ++k) step(k);
+  for (int i = 0; i < NW; ++i)
+    for (int v = 0; v < RV; ++v) acc[i * RV + v] = c[i][v];
+}
+
+template <class T, int RV>
+void bcastAny(DType cd, const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
+              const StageJob<T>* job) {
+  if (!job) kernelBcast<T, RV, DType::I32>(a, av, w, kc, acc, job);
+  else if (cd == DType::F32) kernelBcast<T, RV, DType::F32>(a, av, w, kc, acc, job);
+  else if (cd == DType::BF16) kernelBcast<T, RV, DType::BF16>(a, av, w, kc, acc, job);
+  else kernelBcast<T, RV, DType::F16>(a, av, w, kc, acc, job);
+}
+
+// The dot kernel: out[r][i] = sum over k in [0, kc) of A_r[k] · W_i[k], RT rows, W of dtype WD widened
+// in registers. Lane partial sums, then one fixed-order horizontal sum. pf (or null): the next tile's W
+// rows, prefetched at the offset being read, so the next tile streams in one tile ahead.
+template <class T, int RT, DType WD>
+void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf) {
+  using V = typename T::V;
+  constexpr int NW = T::NW;
+  constexpr int64_t es = WD == DType::F32 ? 4 : 2;
+  V c[RT][NW];
+  for (int r = 0; r < RT; ++r)
+    for (int i = 0; i < NW; ++i) c[r][i] = T::zero();
+  int64_t k = 0;
+  for (; k + T::L <= kc; k += T::L) {
+    if (pf)
+      for (int i = 0; i < NW; ++i) T::prefetchL2(pf[i] + k * es);
+    V x[RT];
+    for (int r = 0; r < RT; ++r) x[r] = T::loadu(a[r] + k);
+    for (int i = 0; i < NW; ++i) {
+      const V b = WD == DType::F32 ? T::loadu(static_cast<const float*>(w[i]) + k)
+                  : WD == DType::BF16 ? T::loadBf16(static_cast<const uint16_t*>(w[i]) + k)
+                                      : T::loadF16(static_cast<const uint16_t*>(w[i]) + k);
+      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
+    }
+  }
+  if (k < kc) {
+    const int n = static_cast<int>(kc - k);
+    V x[RT];
+    for (int r = 0; r < RT; ++r) x[r] = loadAny<T>(a[r], DType::F32, k, n);
+    for (int i = 0; i < NW; ++i) {
+      const V b = loadAny<T>(w[i], WD, k, n);
+      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
+    }
+  }
+  for (int r = 0; r < RT; ++r)
+    for (int i = 0; i < NW; ++i) out[r * NW + i] = T::reduce(c[r][i]);
+}
+
+template <class T, DType WD>
+void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf) {
+  if (rt == 3) kernelDot<T, 3, WD>(a, w, kc, out, pf);
+  else if (rt == 2) kernelDot<T, 2, WD>(a, w, kc, out, pf);
+  else kernelDot<T, 1, WD>(a, w, kc, out, pf);
+}
+
+template <class T>
+void dotAny(DType wd, int rt, const float* const* a, const void* const* w, int64_t kc, float* out,
+            const char* const* pf) {
+  if (wd == DType::BF16) dotRows<T, DType::BF16>(rt, a, w, kc, out, pf);
+  else if (wd == DType::F16) dotRows<T, DType::F16>(rt, a, w, kc, out, pf);
+  else dotRows<T, DType::F32>(rt, a, w, kc, out, pf);
+}
+
+// Sums of `rt` rows (slot-major [rt][NW]) into the epilogue's lane layout.
+template <class T>
+void lanesFromSums(const float* sums, int rt, typename T::V* v) {
+  for (int i = 0; i < T::NW; ++i) {
+    alignas(64) float tmp[T::L] = {};
+    for (int r = 0; r < rt; ++r) tmp[r] = sums[r * T::NW + i];
+    v[i] = T::load(tmp);
+  }
+}
+
+}  // namespace
+}  // namespace moe::cpu::gg

@@ -1,0 +1,210 @@
+// The per-task drivers of the SIMD grouped_gemm (see grouped_gemm_simd.h for the kernels and why the
+// anonymous namespace). A task is expert e, rows [r0, r1), output columns [c0, c1).
+#pragma once
+
+#include "grouped_gemm_simd.h"
+
+namespace moe::cpu::gg {
+namespace {
+
+inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Where element k0 of W row `row` of expert e starts.
+inline const char* wRowPtr(const Problem& p, int64_t e, int64_t row, int64_t k0) {
+  const size_t es = p.wType == DType::F32 ? 4 : 2;
+  return static_cast<const char*>(p.w) + static_cast<size_t>((e * p.n + row) * p.k + k0) * es;
+}
+
+// Decode: at most T::TailDot rows. Each W tile is read once from memory for all rows of the task, widened
+// in registers; no packing at all. Rows go in groups of up to 3; with more than one group, K is cut into
+// chunks of kDecodeKc so that the later groups re-read the W tile chunk (8 x 512 x 4 bytes) from L1, not
+// L2: 8-10% faster with f32 W for 4..8 rows (4 x 4096 x 4096, W from DRAM). Widening bf16 W once per
+// chunk into f32 instead of once per group was 15-25% slower (the extra pass is not overlapped).
+constexpr int64_t kDecodeKc = 512;
+
+template <class T>
+void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
+  const int64_t rows = t.r1 - t.r0, k = p.k;
+  const float* aRows = static_cast<const float*>(p.a) + t.r0 * k;
+  if (p.aType != DType::F32) {
+    float* buf = scratch(static_cast<size_t>(rows * k + T::L));
+    if (!buf) return;
+    convertRows<T>(p.a, p.aType, t.r0, rows, k, buf);
+    aRows = buf;
+  }
+  const int64_t kd = rows > 3 ? kDecodeKc : imax(k, 1);
+  const int tc = tileCols<T>(p);
+  alignas(64) float sums[T::L * T::NW], part[3 * T::NW];
+  Tile<T> tile = makeTile<T>(p, t.c0, t.c1);
+  for (int64_t c = t.c0; c < t.c1; c += tc) {
+    const bool hasNext = c + tc < t.c1;
+    const Tile<T> next = hasNext ? makeTile<T>(p, c + tc, t.c1) : tile;
+    for (int64_t k0 = 0;; k0 += kd) {  // at least once: k = 0 still gives act(bias + addend)
+      const int64_t kn = imin(kd, k - k0);
+      const void* w[T::NW];
+      const char* pf[T::NW];
+      for (int i = 0; i < T::NW; ++i) {
+        w[i] = wRowPtr(p, t.e, tile.wr[i], k0);
+        pf[i] = wRowPtr(p, t.e, next.wr[i], k0);
+      }
+      for (int64_t r = 0; r < rows; r += 3) {
+        const int rt = static_cast<int>(imin(3, rows - r));
+        const float* a[3];
+        for (int j = 0; j < 3; ++j) a[j] = aRows + (r + imin(j, rt - 1)) * k + k0;
+        float* out = k0 == 0 ? sums + r * T::NW : part;
+        dotAny<T>(p.wType, rt, a, w, kn, out, r == 0 && hasNext ? pf : nullptr);
+        if (k0 > 0)
+          for (int j = 0; j < rt * T::NW; ++j) sums[r * T::NW + j] += part[j];
+      }
+      if (k0 + kd >= k) break;
+    }
+    typename T::V v[T::NW];
+    lanesFromSums<T>(sums, static_cast<int>(rows), v);
+    epilogue<T>(p, t.e, tile, v, t.r0, static_cast<int>(rows));
+    tile = next;
+  }
+}
+
+// Prefill: more than T::TailDot rows. Full vectors of L rows go through the bcast kernel in panels of up
+// to 3 vectors; a last partial vector of more than T::TailDot rows is padded with zero rows, a smaller
+// one goes through the dot kernel. Crossover measured with AVX-512 (R = 32 + t, N = 512, K = 2048, 1 core,
+// GFLOP/s pad vs dot): t = 1: 109 vs 133, t = 6: 126 vs 134, t = 8: 132 vs 132, t = 12: 145 vs 131.
+//
+// Each W tile's K block is staged contiguously first (a copy for f32, the widening for bf16 / f16): rows
+// of K = 2048 f32 lie 8 KiB apart, all in one L1 set, and broadcasting from them directly ran the RV=3
+// kernel at 103-159 GFLOP/s instead of 175-184 (1 core, cache-resident, peak 214). Staging is pipelined:
+// while tile t computes, its kernel stages tile t+1 into the other buffer; as a separate pass it cost
+// 18-24% of the time (its loads waited on memory).
+// Loops: column block (32 tiles; all tiles when K is one block) > K block > tile > panel. The packed Aᵀ
+// K block (<= 768 KiB) is read from L2 by every tile; partial sums wait in scratch between K blocks.
+constexpr int64_t kBlockTiles = 32;
+constexpr int64_t kABlockBytes = 768 << 10;
+
+template <class T>
+void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
+  using V = typename T::V;
+  constexpr int L = T::L, NW = T::NW;
+  const int64_t rows = t.r1 - t.r0, k = p.k;
+  int64_t nv = rows / L, tail = rows % L;
+  if (tail > T::TailDot) { ++nv; tail = 0; }
+  const int64_t kcMax = imax(256, kABlockBytes / (nv * L * 4) / L * L);
+  const int64_t nkb = imax(1, (k + kcMax - 1) / kcMax), kc = roundUp((k + nkb - 1) / nkb, L);
+  const int tc = tileCols<T>(p);
+  const int64_t tiles = (t.c1 - t.c0 + tc - 1) / tc, blockTiles = nkb == 1 ? tiles : kBlockTiles;
+  const int64_t perTile = roundUp(nv * NW * L + NW * L, 16);  // partial sums kept between K blocks
+  const int64_t es = p.wType == DType::F32 ? 4 : 2;
+  // Row strides padded by one cache line: unpadded, the 8 staged rows (K = 2048) and the packed A vectors
+  // each fall into a single L1 set, and the conflict misses cost ~25% (measured, cache-resident W).
+  const int64_t lds = kc + 16, lda = k * L + 16;
+
+  const int64_t aPackSz = nv * lda, aTailSz = p.aType == DType::F32 ? 0 : roundUp(tail * k, 16);
+  const int64_t wStageSz = 2 * NW * lds, partSz = nkb > 1 ? imin(tiles, blockTiles) * perTile : 0;
+  float* buf = scratch(static_cast<size_t>(aPackSz + aTailSz + wStageSz + partSz + 16));
+  if (!buf) return;
+  float* aPack = buf;
+  float* aTail = aPack + aPackSz;
+  float* wStage = aTail + aTailSz;
+  float* part = wStage + wStageSz;
+
+  for (int64_t v = 0; v < nv; ++v)
+    packAT<T>(p, t.r0 + v * L, static_cast<int>(imin(L, rows - v * L)), aPack + v * lda);
+  const int64_t tailRow = t.r0 + (rows - tail);
+  const float* aT = static_cast<const float*>(p.a) + tailRow * k;  // tail rows as f32, [tail][k]
+  if (tail > 0 && p.aType != DType::F32) {
+    convertRows<T>(p.a, p.aType, tailRow, tail, k, aTail);
+    aT = aTail;
+  }
+  // Panels of up to 3 vectors; 4 goes as 2 + 2 so no panel is a lone vector with 8 accumulators.
+  int64_t panelStart[64], panelLen[64], np = 0;
+  for (int64_t v = 0; v < nv && np < 64;) {
+    const int64_t len = nv - v == 4 ? 2 : imin(3, nv - v);
+    panelStart[np] = v;
+    panelLen[np++] = len;
+    v += len;
+  }
+
+  for (int64_t tb = 0; tb < tiles; tb += blockTiles) {
+    const int64_t te = imin(tiles, tb + blockTiles);
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      const int64_t k0 = kb * kc, kn = imin(kc, k - k0);
+      const bool first = kb == 0, last = kb == nkb - 1;
+      Tile<T> cur = makeTile<T>(p, t.c0 + tb * tc, t.c1);
+      Tile<T> nxt = tb + 1 < te ? makeTile<T>(p, t.c0 + (tb + 1) * tc, t.c1) : cur;
+      if (tb + 1 < te)  // the first two tiles of a round are not covered by the pipeline
+        for (int i = 0; i < NW; ++i)
+          for (int64_t off = 0; off < kn * es; off += 64) T::prefetchL2(wRowPtr(p, t.e, nxt.wr[i], k0) + off);
+      for (int i = 0; i < NW; ++i)
+        convertRows<T>(wRowPtr(p, t.e, cur.wr[i], k0), p.wType, 0, 1, kn, wStage + i * lds);
+      for (int64_t ti = tb; ti < te; ++ti) {
+        float* cs = wStage + ((ti - tb) & 1) * NW * lds;
+        const bool has1 = ti + 1 < te;
+        StageJob<T> job;
+        job.dst = wStage + ((ti - tb + 1) & 1) * NW * lds;
+        job.ldd = lds;
+        for (int i = 0; i < NW; ++i) job.src[i] = wRowPtr(p, t.e, nxt.wr[i], k0);
+        const float* w[NW];
+        for (int i = 0; i < NW; ++i) w[i] = cs + i * lds;
+        float* tp = part + (ti - tb) * perTile;
+        for (int64_t pi = 0; pi < np; ++pi) {
+          const int64_t v0 = panelStart[pi], rv = panelLen[pi];
+          V acc[NW * 3];
+          float* ps = tp + v0 * NW * L;
+          for (int j = 0; j < NW * rv; ++j) acc[j] = first ? T::zero() : T::load(ps + j * L);
+          const float* a = aPack + v0 * lda + k0 * L;
+          const StageJob<T>* jp = pi == 0 && has1 ? &job : nullptr;
+          if (rv == 3) bcastAny<T, 3>(p.wType, a, lda, w, kn, acc, jp);
+          else if (rv == 2) bcastAny<T, 2>(p.wType, a, lda, w, kn, acc, jp);
+          else bcastAny<T, 1>(p.wType, a, lda, w, kn, acc, jp);
+          if (!last) {
+            for (int j = 0; j < NW * rv; ++j) T::store(ps + j * L, acc[j]);
+            continue;
+          }
+          for (int64_t v = 0; v < rv; ++v) {
+            V col[NW];
+            for (int i = 0; i < NW; ++i) col[i] = acc[i * rv + v];
+            const int64_t rr = (v0 + v) * L;
+            epilogue<T>(p, t.e, cur, col, t.r0 + rr, static_cast<int>(imin(L, rows - rr)));
+          }
+        }
+        if (tail > 0) {
+          alignas(64) float sums[L * NW];
+          const void* wv[NW];
+          for (int i = 0; i < NW; ++i) wv[i] = w[i];
+          for (int64_t r = 0; r < tail; r += 3) {
+            const int rt = static_cast<int>(imin(3, tail - r));
+            const float* a[3];
+            for (int j = 0; j < 3; ++j) a[j] = aT + (r + imin(j, rt - 1)) * k + k0;
+            dotAny<T>(DType::F32, rt, a, wv, kn, sums + r * NW, nullptr);
+          }
+          float* ts = tp + nv * NW * L;
+          for (int j = 0; j < tail * NW; ++j) {
+            if (!first) sums[j] = ts[j] + sums[j];
+            if (!last) ts[j] = sums[j];
+          }
+          if (last) {
+            V col[NW];
+            lanesFromSums<T>(sums, static_cast<int>(tail), col);
+            epilogue<T>(p, t.e, cur, col, tailRow, static_cast<int>(tail));
+          }
+        }
+        cur = nxt;
+        if (ti + 2 < te) nxt = makeTile<T>(p, t.c0 + (ti + 2) * tc, t.c1);
+      }
+    }
+  }
+}
+
+// Crossover decode (dot) / prefill (bcast): at most T::TailDot = 8 rows go to the dot kernel, the same
+// rule as for prefill tails. Measured with AVX-512, W from DRAM (4 experts x 4096 x 4096, 1 core, ms per
+// call, dot vs bcast with one padded vector): f32 R = 4: 24.7 vs 28.1, R = 8: 31.1 vs 27.4, R = 9: 32.9
+// vs 28.1, R = 12: 37.4 vs 28.5, R = 15: 43.0 vs 29.0; bf16 R = 4: 13.7 vs 23.0, R = 8: 19.0 vs 23.9,
+// R = 9: 19.9 vs 22.5, R = 12: 29.8 vs 23.3, R = 15: 29.5 vs 23.2. (Cache-resident, N = 512, K = 2048,
+// the two were within 2% for R = 9..16.)
+template <class T>
+void runTask(const Problem& p, const Task& t, ScratchFn scratch) {
+  if (t.r1 - t.r0 <= T::TailDot) decodeTask<T>(p, t, scratch);
+  else prefillTask<T>(p, t, scratch);
+}
+
+}  // namespace
+}  // namespace moe::cpu::gg
