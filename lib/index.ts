@@ -15,6 +15,8 @@ export { f32ToBf16, bf16ToF32, f32ToF16, f16ToF32 } from './dtype';
 export { Rng } from './random';
 export { availableBackends } from './backends';
 export { capabilities } from './native';
+export { getNumThreads, setNumThreads, setSimdPath } from './threads';
+export { DeviceTensor, cudaSynchronize, cudaMemInfo } from './device';
 
 export type { Tensor, TensorLike } from './tensor';
 export type { DType, FloatDType } from './dtype';
