@@ -119,9 +119,11 @@ function matchingPrebuilds(files: string[]): string[] {
   }
   const g = gyp;
   const match = g.matchTags('node', process.versions.modules);
+  // node-gyp-build reads LIBC once, when it is first required; we read it on every call (tests and doctor set it).
+  const libc = libcTag();
   return files
     .map((f) => ({ f, tags: g.parseTags(path.basename(f)) }))
-    .filter((x) => match(x.tags))
+    .filter((x) => x.tags !== undefined && match({ ...x.tags, libc: undefined }) && (!x.tags.libc || x.tags.libc === libc))
     .sort((a, b) => g.compareTags('node')(a.tags!, b.tags!))
     .map((x) => x.f);
 }
