@@ -35,6 +35,17 @@ function arrayDType(a: ArrayBufferView): DType | 'u16' | undefined {
   return undefined;
 }
 
+/** True for a detached (transferred) ArrayBuffer; only an empty buffer can be one. */
+export function isDetached(b: ArrayBufferLike): boolean {
+  if (b.byteLength !== 0) return false;
+  try {
+    new Uint8Array(b);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -111,6 +122,8 @@ export function toTensor(c: Check, arg: string, v: unknown, opt: ToTensorOptions
   if (len !== n) {
     c.range(arg, `has ${len} elements but its shape [${shape.join(', ')}] needs ${n}${len === 0 && data.buffer.byteLength === 0 ? ' (is its buffer detached?)' : ''}`);
   }
+  // An empty view of a detached buffer has the right length, but every typed-array method throws on it.
+  if (len === 0 && isDetached(data.buffer)) c.range(arg, 'is a view of a detached ArrayBuffer');
   if (opt.shape) {
     const names = opt.dims ?? [];
     if (shape.length !== opt.shape.length) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `moe-kernels` command (package.json "bin"): `npx moe-kernels doctor [--json] [--no-check]`.
+// The `moe-kernels` command (package.json "bin"): `npx moe-kernels doctor [--json] [--no-check]`,
+// `npx moe-kernels bench [options]` (the benchmark suite, benchmarks/cli.ts: a source checkout only).
 // Two commands do not need an argument parser; unknown input gets the usage and exit code 2.
 //
 // Exit codes: 0 = the native addon loaded and the layer check matched the reference (CUDA being
@@ -17,12 +18,32 @@ commands:
                                  switches, and a small layer run with 'auto' against the reference.
                                  --json: the same as one JSON object (attach it to bug reports).
                                  --no-check: skip the layer run.
+  bench [options]                microbenchmarks of every op and of the layer on every backend, with
+                                 the machine's measured ceilings and onnxruntime as a peer (from a
+                                 source checkout; 'moe-kernels bench --help' lists the options)
   help                           this text
   version                        the package version`;
 
-/** Runs one command; returns the exit code. */
-export function main(argv: string[]): number {
+/** The benchmark suite (dist/benchmarks/cli.js beside dist/lib), which the published package does not ship. */
+function bench(args: string[]): Promise<number> {
+  let mod: { benchMain(argv: string[]): Promise<number> };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require('../../benchmarks/cli') as typeof mod;
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (err.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes('benchmarks/cli')) throw e;
+    console.error('moe-kernels bench: the benchmark suite runs from a source checkout (git clone, npm ci, npm run build); ' +
+      'the published package does not include it');
+    return Promise.resolve(1);
+  }
+  return mod.benchMain(args);
+}
+
+/** Runs one command; returns the exit code (a promise of it for `bench`). */
+export function main(argv: string[]): number | Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'bench') return bench(rest);
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(USAGE);
     return cmd === undefined ? 2 : 0;
@@ -45,4 +66,9 @@ export function main(argv: string[]): number {
   return report.binary.path !== null && report.checks.every((c) => c.ok) ? 0 : 1;
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) {
+  Promise.resolve(main(process.argv.slice(2))).then((code) => { process.exitCode = code; }, (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}

@@ -2,7 +2,7 @@
 
 import { FLOAT_DTYPES, FloatDType } from '../dtype';
 import { Check } from '../errors';
-import { Tensor, toTensor } from '../tensor';
+import { isDetached, Tensor, toTensor } from '../tensor';
 import { selectBackend } from '../backends';
 import type { OpOptions } from '../backends/backend';
 import type { ConvertArgs, ConvertResult, ConvertValidated } from './convert.types';
@@ -33,6 +33,7 @@ export function validateConvert(args: ConvertArgs): ConvertValidated {
     }
     out = o.out as Float32Array | Uint16Array;
     if (out.length !== len) c.range('out', `must have ${len} elements (as many as 'x'), got ${out.length}`);
+    if (len === 0 && isDetached(out.buffer)) c.range('out', 'is a view of a detached ArrayBuffer');
     // Element i is read before it is written, so converting exactly in place is safe when the element
     // size is unchanged; any other overlap would overwrite inputs not yet read.
     const samePlace = out.buffer === x.data.buffer && out.byteOffset === x.data.byteOffset && out.byteLength === x.data.byteLength;

@@ -3,7 +3,7 @@
 
 import { FLOAT_DTYPES, FloatDType } from '../dtype';
 import { Check } from '../errors';
-import { Tensor, toTensor } from '../tensor';
+import { isDetached, Tensor, toTensor } from '../tensor';
 import { selectBackend } from '../backends';
 import type { OpOptions } from '../backends/backend';
 import { overlaps } from './convert';
@@ -38,6 +38,9 @@ export function validateGroupedGemm(args: GroupedGemmArgs): GroupedGemmValidated
     c.range('w.shape', `dimension 2 (k) must equal a's k = ${k}, got [${w.shape.join(', ')}]`);
   }
   if (rows > INT32_MAX) c.range('a.shape', `rows must be at most ${INT32_MAX} (offsets are int32), got ${rows}`);
+  // Larger dimensions can only come with zero elements; the native binding takes every size as an int32.
+  if (k > INT32_MAX) c.range('a.shape', `k must be at most ${INT32_MAX}, got ${k}`);
+  if (experts > INT32_MAX || n > INT32_MAX) c.range('w.shape', `must have dimensions of at most ${INT32_MAX}, got [${w.shape.join(', ')}]`);
 
   const activation: Activation = o.activation === undefined ? 'none' : c.oneOf('activation', o.activation, ACTIVATIONS);
   const gluLayout: GluLayout = o.gluLayout === undefined ? 'halves' : c.oneOf('gluLayout', o.gluLayout, ['halves', 'interleaved'] as const);
@@ -75,6 +78,7 @@ export function validateGroupedGemm(args: GroupedGemmArgs): GroupedGemmValidated
     if (!ok) c.type('out', `a ${wantF32 ? 'Float32Array' : 'Uint16Array'} for outDtype '${outDtype}'`, o.out);
     out = o.out as Float32Array | Uint16Array;
     if (out.length !== len) c.range('out', `must have rows × ${isGlu(activation) ? 'n / 2' : 'n'} = ${rows} × ${nOut} = ${len} elements, got ${out.length}`);
+    if (len === 0 && isDetached(out.buffer)) c.range('out', 'is a view of a detached ArrayBuffer');
     // The output is written while inputs are still being read: any shared bytes would corrupt the result.
     for (const [name, t] of [['a', a.data], ['w', w.data], ['offsets', offsets], ['bias', bias], ['addend', addend]] as const) {
       if (t !== undefined && overlaps(out, t)) c.range('out', `must not share memory with '${name}'`);

@@ -73,8 +73,11 @@ export function validatePermute(args: PermuteArgs): PermuteValidated {
   const a = c.object('args', args);
   const x = toTensor(c, 'x', a.x, { dtypes: FLOAT_DTYPES, shape: [-1, -1], dims: ['tokens', 'hidden'] }) as PermuteValidated['x'];
   const [tokens, hidden] = x.shape as [number, number];
+  // Dimensions past int32 (possible only with zero elements) would be looped over and fail in the binding.
+  if (tokens > MAX_ROWS || hidden > MAX_ROWS) c.range('x.shape', `must have dimensions below 2^31, got [${x.shape.join(', ')}]`);
   const ids = slotTensor(c, 'ids', a.ids, 'i32', tokens, -1);
   const kmax = ids.shape[1]!;
+  if (kmax > MAX_ROWS) c.range('ids.shape', `must have dimensions below 2^31, got [${ids.shape.join(', ')}]`);
 
   const experts = c.int('experts', a.experts, 1, MAX_EXPERTS);
   let totalExperts: number;
@@ -95,16 +98,15 @@ export function validatePermute(args: PermuteArgs): PermuteValidated {
   // Ids in range and no expert twice in a row (a repeat would gather the token twice into one segment).
   const d = ids.data;
   const lastRow = new Int32Array(totalExperts).fill(-1);
-  for (let t = 0; t < tokens; t++) {
-    for (let j = 0; j < kmax; j++) {
-      const id = d[t * kmax + j]!;
-      if (id < -1 || id >= totalExperts) {
-        c.range('ids', `must hold -1 or expert ids in [0, ${totalExperts}), got ${id} at [${t}, ${j}]`);
-      }
-      if (id < 0) continue;
-      if (lastRow[id] === t) c.range('ids', `repeats expert ${id} in token ${t} (a token picks each expert at most once)`);
-      lastRow[id] = t;
+  for (let i = 0; i < d.length; i++) { // over the elements, not tokens × kmax: kmax may be 0
+    const t = Math.floor(i / kmax);
+    const id = d[i]!;
+    if (id < -1 || id >= totalExperts) {
+      c.range('ids', `must hold -1 or expert ids in [0, ${totalExperts}), got ${id} at [${t}, ${i % kmax}]`);
     }
+    if (id < 0) continue;
+    if (lastRow[id] === t) c.range('ids', `repeats expert ${id} in token ${t} (a token picks each expert at most once)`);
+    lastRow[id] = t;
   }
   const layout = permuteLayout(d, segmentOf, experts, align);
   return { x, ids, tokens, hidden, kmax, experts, totalExperts, segmentOf, align, scale, ...layout };

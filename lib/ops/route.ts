@@ -5,6 +5,7 @@ import type { OpOptions } from '../backends/backend';
 import { selectBackend } from '../backends';
 import { Check } from '../errors';
 import { Tensor, toF32, toTensor } from '../tensor';
+import { MAX_EXPERTS } from './permute';
 import type { DropPolicy, RouteArgs, RouteMethod, RouteResult, RouteValidated } from './route.types';
 
 export type { CapacityOptions, DropPolicy, PruneOptions, RouteArgs, RouteMethod, RouteResult, RouteValidated } from './route.types';
@@ -66,7 +67,7 @@ function finiteVector(arg: string, v: unknown, n: number, dim: string): Float32A
 }
 
 function validateExternal(a: Record<string, unknown>): { ids: Tensor<'i32'>; weights: Float32Array | null; T: number; E: number; k: number } {
-  const E = c.int('experts', a.experts, 1, I32_MAX);
+  const E = c.int('experts', a.experts, 1, MAX_EXPERTS); // [experts] outputs (capacity load) are allocated
   let ids: Tensor<'i32'>;
   if (ArrayBuffer.isView(a.ids) && a.k !== undefined) {
     // A bare Int32Array takes its shape from k: [length / k, k].
@@ -79,6 +80,7 @@ function validateExternal(a: Record<string, unknown>): { ids: Tensor<'i32'>; wei
   }
   const [T, k] = ids.shape as [number, number];
   if (k < 1) c.range('ids.shape', `must have at least one slot per token, got [${T}, ${k}]`);
+  if (T > I32_MAX || k > I32_MAX) c.range('ids.shape', `must have fewer than 2^31 tokens and slots, got [${T}, ${k}]`);
   if (a.k !== undefined && c.int('k', a.k, 1, I32_MAX) !== k) c.range('k', `must equal the ids width ${k}, got ${a.k}`);
   const d = ids.data;
   const seen = new Int32Array(E).fill(-1); // seen[e] = last token that used e: distinctness without clearing
@@ -126,9 +128,9 @@ export function validateRoute(args: RouteArgs): RouteValidated {
     const z = toTensor(c, 'logits', a.logits, { dtypes: ['f32', 'bf16', 'f16'], shape: [-1, -1], dims: ['tokens', 'experts'] });
     [T, E] = z.shape as [number, number];
     if (E < 1) c.range('logits.shape', `must have at least one expert, got [${T}, ${E}]`);
-    if (E > I32_MAX || T > I32_MAX) c.range('logits.shape', `must have fewer than 2^31 tokens and experts, got [${T}, ${E}]`);
+    if (E > MAX_EXPERTS || T > I32_MAX) c.range('logits.shape', `must have fewer than 2^31 tokens and at most ${MAX_EXPERTS} experts, got [${T}, ${E}]`);
     logits = { data: toF32(z), shape: [T, E], dtype: 'f32' };
-    if (a.experts !== undefined && c.int('experts', a.experts, 1, I32_MAX) !== E) {
+    if (a.experts !== undefined && c.int('experts', a.experts, 1, MAX_EXPERTS) !== E) {
       c.range('experts', `must equal the experts dimension of logits (${E}), got ${a.experts}`);
     }
     k = isTopk ? c.int('k', a.k, 1, E) : 0;

@@ -6,6 +6,7 @@ import { Check } from '../errors';
 import { Tensor, toF32, toTensor } from '../tensor';
 import { selectBackend } from '../backends';
 import type { OpOptions } from '../backends/backend';
+import { MAX_EXPERTS } from './permute';
 import type { RouterStats, RouterStatsArgs, RouterStatsValidated } from './router_stats.types';
 
 const OP = 'router_stats';
@@ -41,6 +42,11 @@ export function validateRouterStats(args: RouterStatsArgs): RouterStatsValidated
   const tokens = ids.shape[0]!;
   const kmax = ids.shape[1]!;
   const experts = scores.shape[1]!;
+  // At least one expert, so every token has real score elements: a zero-width [2^40, 0] would be looped over.
+  // At most MAX_EXPERTS (as permute): the [experts] outputs are allocated before any work.
+  if (experts < 1 || experts > MAX_EXPERTS) c.range('scores.shape', `must have 1 to ${MAX_EXPERTS} experts, got [${scores.shape.join(', ')}]`);
+  // Past int32 only with zero elements; the native binding takes every size as an int32.
+  if (tokens > 2147483647 || kmax > 2147483647) c.range('ids.shape', `must have dimensions below 2^31, got [${ids.shape.join(', ')}]`);
   const idData = ids.data as Int32Array;
   // Ids index per-expert arrays in native code: one out of range would write outside them.
   for (let i = 0; i < idData.length; i++) {

@@ -3,9 +3,10 @@
 
 import { FLOAT_DTYPES, FloatDType } from '../dtype';
 import { Check } from '../errors';
-import { Tensor, toTensor } from '../tensor';
+import { isDetached, Tensor, toTensor } from '../tensor';
 import { selectBackend } from '../backends';
 import type { OpOptions } from '../backends/backend';
+import { overlaps } from './convert';
 import { intList, slotTensor } from './permute';
 import type { UnpermuteArgs, UnpermuteResult, UnpermuteValidated } from './unpermute.types';
 
@@ -22,6 +23,8 @@ export function validateUnpermute(args: UnpermuteArgs): UnpermuteValidated {
   const a = c.object('args', args);
   const y = toTensor(c, 'y', a.y, { dtypes: FLOAT_DTYPES, shape: [-1, -1], dims: ['rows', 'hidden'] }) as FloatTensor;
   const [rows, hidden] = y.shape as [number, number];
+  // Dimensions past int32 come only with zero elements; the native binding takes every size as an int32.
+  if (rows > MAX_ID || hidden > MAX_ID) c.range('y.shape', `must have dimensions of at most ${MAX_ID}, got [${y.shape.join(', ')}]`);
   const tokenRows = (arg: string, v: unknown, tokens: number): FloatTensor =>
     toTensor(c, arg, v, { dtypes: FLOAT_DTYPES, shape: [tokens, hidden], dims: ['tokens', 'hidden'] }) as FloatTensor;
 
@@ -50,6 +53,7 @@ export function validateUnpermute(args: UnpermuteArgs): UnpermuteValidated {
   }
   const ids = slotTensor(c, 'ids', a.ids, 'i32', tokens, kmax);
   kmax = ids.shape[1]!;
+  if (tokens > MAX_ID || kmax > MAX_ID) c.range('ids.shape', `must have dimensions of at most ${MAX_ID}, got [${ids.shape.join(', ')}]`);
   const weights = slotTensor(c, 'weights', a.weights, 'f32', tokens, kmax);
   const slotToRow = slotTensor(c, 'slotToRow', a.slotToRow, 'i32', tokens, kmax);
 
@@ -89,6 +93,18 @@ export function validateUnpermute(args: UnpermuteArgs): UnpermuteValidated {
     }
     out = a.out as Float32Array | Uint16Array;
     if (out.length !== tokens * hidden) c.range('out', `must have tokens * hidden = ${tokens * hidden} elements, got ${out.length}`);
+    if (out.length === 0 && isDetached(out.buffer)) c.range('out', 'is a view of a detached ArrayBuffer');
+    // `out` is written while inputs are still read (rows of y in any order): it may be exactly the memory of
+    // shared or residual (each element is read just before it is written) and must share no byte with
+    // anything else, as the native binding requires.
+    const inputs = [['y', y.data], ['ids', ids.data], ['weights', weights.data], ['slotToRow', slotToRow.data], ['x', x?.data],
+      ['constantExperts.wc', wc?.data], ['constantExperts.v', v?.data], ['shared', shared?.data], ['residual', residual?.data]] as const;
+    for (const [name, t] of inputs) {
+      if (t === undefined || !overlaps(out, t)) continue;
+      const inPlace = name === 'shared' || name === 'residual';
+      if (inPlace && t.byteOffset === out.byteOffset && t.byteLength === out.byteLength) continue;
+      c.range('out', `must not share memory with '${name}'${inPlace ? ' (exactly the same memory is allowed)' : ''}`);
+    }
   }
 
   // Slot contents: ids >= -1; weights finite or NaN (a NaN router row propagates); each row read once,
