@@ -16,7 +16,9 @@ function cli(argv: string[]): { code: number; out: string; err: string } {
   const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
   const error = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
   try {
-    return { code: main(argv), out: out.join('\n'), err: err.join('\n') };
+    const code = main(argv); // every command but `bench` answers synchronously
+    if (typeof code !== 'number') throw new Error('cli(): only synchronous commands are tested here');
+    return { code, out: out.join('\n'), err: err.join('\n') };
   } finally {
     log.mockRestore();
     error.mockRestore();
