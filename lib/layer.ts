@@ -13,13 +13,15 @@ import type { BackendChoice, OpOptions } from './backends/backend';
 import type { FloatDType } from './dtype';
 import { Check } from './errors';
 import { groupedGemm, groupedGemmAsync } from './ops/grouped_gemm';
-import type { Activation, GluLayout } from './ops/grouped_gemm.types';
+import type { Activation, GluLayout, GroupedGemmArgs, GroupedGemmResult } from './ops/grouped_gemm.types';
 import { permute, permuteAsync } from './ops/permute';
+import type { PermuteArgs, PermuteResult } from './ops/permute.types';
 import { route, routeAsync } from './ops/route';
 import type { RouteArgs, RouteResult } from './ops/route.types';
 import { routerStats, routerStatsAsync } from './ops/router_stats';
-import type { RouterStats } from './ops/router_stats.types';
+import type { RouterStats, RouterStatsArgs } from './ops/router_stats.types';
 import { unpermute, unpermuteAsync } from './ops/unpermute';
+import type { UnpermuteArgs, UnpermuteResult } from './ops/unpermute.types';
 import { Tensor, TensorLike, toTensor } from './tensor';
 import { Rng } from './random';
 import { convert } from './ops/convert';
@@ -242,69 +244,31 @@ export class MoELayer {
 
   /** out = Σ_slots w · expert(u) (+ shared expert) (+ residual); see the data path at the top of this file. */
   forward(args: ForwardArgs): ForwardResult {
-    const cfg = this.config;
-    const c = new Check('MoELayer.forward');
-    c.object('args', args);
-    const x = toTensor(c, 'x', args.x, { dtypes: ['f32', 'bf16', 'f16'], shape: [-1, cfg.hidden], dims: ['tokens', 'hidden'] });
-    const T = x.shape[0]!;
-    const N = cfg.totalExperts;
-    const prev = args.prevLogits === undefined ? undefined : toTensor(c, 'prevLogits', args.prevLogits, { dtypes: ['f32'], shape: [T, N], dims: ['tokens', 'expertsAll'] });
-    if (prev && !cfg.gatingResidual) c.range('prevLogits', 'is given but the config has no gatingResidual');
-    const residual = args.residual === undefined ? undefined : toTensor(c, 'residual', args.residual, { shape: [T, cfg.hidden], dims: ['tokens', 'hidden'] });
     const o: OpOptions = { backend: this.backend };
-    const w = this.w;
-
-    const special = this.specialExperts();
-    const logits = args.routing === undefined ? this.logits(x, prev, o) : undefined;
-    const routing = logits === undefined
-      ? route({
-        method: 'external', ids: args.routing!.ids, experts: N,
-        ...(args.routing!.weights ? { weights: args.routing!.weights } : {}),
-        ...(cfg.router.capacity ? { capacity: cfg.router.capacity } : {}),
-      }, o)
-      : route({
-        ...cfg.router,
-        logits,
-        ...(isThreshold(cfg.router.method) ? { kmax: cfg.router.kmax ?? cfg.topK } : { k: cfg.topK }),
-        ...(w.selectionBias ? { bias: w.selectionBias } : {}),
-        ...(cfg.zeroGateRenormalize && special.zero.length ? { zeroGateExperts: special.zero, renormalize: true } : {}),
-      }, o);
-
-    const perm = permute({ x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale }, o);
-    const act = groupedGemm({ a: perm.rows, w: w.w1!, offsets: perm.offsets, activation: cfg.activation, gluLayout: cfg.gluLayout, ...(w.b1 ? { bias: w.b1 } : {}) }, o).y;
-    const y = groupedGemm({ a: act, w: w.w2!, offsets: perm.offsets, ...(w.b2 ? { bias: w.b2 } : {}) }, o).y;
-
-    let shared: Tensor | undefined;
-    if (w.sharedW1) {
-      const sAct = groupedGemm({ a: x, w: w.sharedW1, activation: cfg.activation, gluLayout: cfg.gluLayout }, o).y;
-      shared = groupedGemm({ a: sAct, w: w.sharedW2! }, o).y;
+    const steps = this.steps(args);
+    for (let r = steps.next(); ; ) {
+      if (r.done) return r.value;
+      r = steps.next(runSync(r.value, o));
     }
-
-    const out = unpermute({
-      y, ids: routing.ids, weights: routing.weights, slotToRow: perm.slotToRow,
-      ...(special.zero.length ? { zeroExperts: special.zero } : {}),
-      ...(special.copy.length ? { copyExperts: special.copy } : {}),
-      ...(special.constant.length ? { constantExperts: { ids: special.constant, wc: w.constantWc!, v: w.constantV! } } : {}),
-      ...(special.copy.length || special.constant.length ? { x, inputScale: cfg.inputScale } : {}),
-      ...(shared ? { shared } : {}),
-      ...(residual ? { residual } : {}),
-      outDtype: x.dtype as FloatDType,
-    }, o).out;
-
-    if (logits === undefined) return { out, routing };
-    // Megatron renormalises sigmoid scores per token before averaging them for the balance loss (SPEC §6).
-    const normalizeScores = cfg.router.method === 'sigmoid_topk';
-    const stats = routerStats({ ids: routing.capacity?.selectedIds ?? routing.ids, scores: routing.scores!, logits, normalizeScores }, o);
-    return { out, logits, routing, stats };
   }
 
   /**
    * forward() with the async ops: each op runs off the JS thread on a native backend, so the event loop
-   * stays free during a long prefill. Same steps and arguments as forward() (keep the two in step), so the
+   * stays free during a long prefill. The same steps as forward() (one generator drives both), so the
    * result is bitwise the same on one backend. Bad arguments reject the promise. Leave `args`' arrays alone
    * until it settles.
    */
   async forwardAsync(args: ForwardArgs): Promise<ForwardResult> {
+    const o: OpOptions = { backend: this.backend };
+    const steps = this.steps(args);
+    for (let r = steps.next(); ; ) {
+      if (r.done) return r.value;
+      r = steps.next(await runAsync(r.value, o));
+    }
+  }
+
+  /** The layer as a sequence of op calls: each `yield* call(...)` hands one op to the driver (sync or async). */
+  private *steps(args: ForwardArgs): Generator<OpCall, ForwardResult, unknown> {
     const cfg = this.config;
     const c = new Check('MoELayer.forward');
     c.object('args', args);
@@ -314,36 +278,35 @@ export class MoELayer {
     const prev = args.prevLogits === undefined ? undefined : toTensor(c, 'prevLogits', args.prevLogits, { dtypes: ['f32'], shape: [T, N], dims: ['tokens', 'expertsAll'] });
     if (prev && !cfg.gatingResidual) c.range('prevLogits', 'is given but the config has no gatingResidual');
     const residual = args.residual === undefined ? undefined : toTensor(c, 'residual', args.residual, { shape: [T, cfg.hidden], dims: ['tokens', 'hidden'] });
-    const o: OpOptions = { backend: this.backend };
     const w = this.w;
 
     const special = this.specialExperts();
-    const logits = args.routing === undefined ? await this.logitsAsync(x, prev, o) : undefined;
+    const logits = args.routing === undefined ? yield* this.logits(x, prev) : undefined;
     const routing = logits === undefined
-      ? await routeAsync({
+      ? yield* call('route', {
         method: 'external', ids: args.routing!.ids, experts: N,
         ...(args.routing!.weights ? { weights: args.routing!.weights } : {}),
         ...(cfg.router.capacity ? { capacity: cfg.router.capacity } : {}),
-      }, o)
-      : await routeAsync({
+      })
+      : yield* call('route', {
         ...cfg.router,
         logits,
         ...(isThreshold(cfg.router.method) ? { kmax: cfg.router.kmax ?? cfg.topK } : { k: cfg.topK }),
         ...(w.selectionBias ? { bias: w.selectionBias } : {}),
         ...(cfg.zeroGateRenormalize && special.zero.length ? { zeroGateExperts: special.zero, renormalize: true } : {}),
-      }, o);
+      });
 
-    const perm = await permuteAsync({ x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale }, o);
-    const act = (await groupedGemmAsync({ a: perm.rows, w: w.w1!, offsets: perm.offsets, activation: cfg.activation, gluLayout: cfg.gluLayout, ...(w.b1 ? { bias: w.b1 } : {}) }, o)).y;
-    const y = (await groupedGemmAsync({ a: act, w: w.w2!, offsets: perm.offsets, ...(w.b2 ? { bias: w.b2 } : {}) }, o)).y;
+    const perm = yield* call('permute', { x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale });
+    const act = (yield* call('groupedGemm', { a: perm.rows, w: w.w1!, offsets: perm.offsets, activation: cfg.activation, gluLayout: cfg.gluLayout, ...(w.b1 ? { bias: w.b1 } : {}) })).y;
+    const y = (yield* call('groupedGemm', { a: act, w: w.w2!, offsets: perm.offsets, ...(w.b2 ? { bias: w.b2 } : {}) })).y;
 
     let shared: Tensor | undefined;
     if (w.sharedW1) {
-      const sAct = (await groupedGemmAsync({ a: x, w: w.sharedW1, activation: cfg.activation, gluLayout: cfg.gluLayout }, o)).y;
-      shared = (await groupedGemmAsync({ a: sAct, w: w.sharedW2! }, o)).y;
+      const sAct = (yield* call('groupedGemm', { a: x, w: w.sharedW1, activation: cfg.activation, gluLayout: cfg.gluLayout })).y;
+      shared = (yield* call('groupedGemm', { a: sAct, w: w.sharedW2! })).y;
     }
 
-    const out = (await unpermuteAsync({
+    const out = (yield* call('unpermute', {
       y, ids: routing.ids, weights: routing.weights, slotToRow: perm.slotToRow,
       ...(special.zero.length ? { zeroExperts: special.zero } : {}),
       ...(special.copy.length ? { copyExperts: special.copy } : {}),
@@ -352,39 +315,57 @@ export class MoELayer {
       ...(shared ? { shared } : {}),
       ...(residual ? { residual } : {}),
       outDtype: x.dtype as FloatDType,
-    }, o)).out;
+    })).out;
 
     if (logits === undefined) return { out, routing };
+    // Megatron renormalises sigmoid scores per token before averaging them for the balance loss (SPEC §6).
     const normalizeScores = cfg.router.method === 'sigmoid_topk';
-    const stats = await routerStatsAsync({ ids: routing.capacity?.selectedIds ?? routing.ids, scores: routing.scores!, logits, normalizeScores }, o);
+    const stats = yield* call('routerStats', { ids: routing.capacity?.selectedIds ?? routing.ids, scores: routing.scores!, logits, normalizeScores });
     return { out, logits, routing, stats };
   }
 
-  /** logits() with the async GEMM. */
-  private async logitsAsync(x: Tensor, prev: Tensor | undefined, o: OpOptions): Promise<Tensor<'f32'>> {
-    const w = this.w;
-    const res = prev && w.gatingResidual ? (await groupedGemmAsync({ a: prev, w: withLead(w.gatingResidual), outDtype: 'f32' }, o)).y : undefined;
-    const addend = res ? { addend: res } : {};
-    if (this.config.routerLayers === 2) {
-      const h = (await groupedGemmAsync({ a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32' }, o)).y;
-      return (await groupedGemmAsync({ a: h, w: withLead(w.router2!), outDtype: 'f32', ...addend }, o)).y as Tensor<'f32'>;
-    }
-    const bias = w.routerBias ? { bias: withLead(w.routerBias) } : {};
-    return (await groupedGemmAsync({ a: x, w: withLead(w.router!), outDtype: 'f32', ...bias, ...addend }, o)).y as Tensor<'f32'>;
-  }
-
   /** Router logits z = r + W_res z_prev: the residual term enters the last router GEMM as its addend. */
-  private logits(x: Tensor, prev: Tensor | undefined, o: OpOptions): Tensor<'f32'> {
+  private *logits(x: Tensor, prev: Tensor | undefined): Generator<OpCall, Tensor<'f32'>, unknown> {
     const w = this.w;
-    const res = prev && w.gatingResidual ? groupedGemm({ a: prev, w: withLead(w.gatingResidual), outDtype: 'f32' }, o).y : undefined;
+    const res = prev && w.gatingResidual ? (yield* call('groupedGemm', { a: prev, w: withLead(w.gatingResidual), outDtype: 'f32' })).y : undefined;
     const addend = res ? { addend: res } : {};
     if (this.config.routerLayers === 2) {
-      const h = groupedGemm({ a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32' }, o).y;
-      return groupedGemm({ a: h, w: withLead(w.router2!), outDtype: 'f32', ...addend }, o).y as Tensor<'f32'>;
+      const h = (yield* call('groupedGemm', { a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32' })).y;
+      return (yield* call('groupedGemm', { a: h, w: withLead(w.router2!), outDtype: 'f32', ...addend })).y as Tensor<'f32'>;
     }
     const bias = w.routerBias ? { bias: withLead(w.routerBias) } : {};
-    return groupedGemm({ a: x, w: withLead(w.router!), outDtype: 'f32', ...bias, ...addend }, o).y as Tensor<'f32'>;
+    return (yield* call('groupedGemm', { a: x, w: withLead(w.router!), outDtype: 'f32', ...bias, ...addend })).y as Tensor<'f32'>;
   }
+}
+
+// ---- the op calls a layer makes, run by forward() (sync) or forwardAsync() ----
+
+interface OpTable {
+  route: [RouteArgs, RouteResult];
+  permute: [PermuteArgs, PermuteResult];
+  groupedGemm: [GroupedGemmArgs, GroupedGemmResult];
+  unpermute: [UnpermuteArgs, UnpermuteResult];
+  routerStats: [RouterStatsArgs, RouterStats];
+}
+type OpName = keyof OpTable;
+type OpCall = { [K in OpName]: { op: K; args: OpTable[K][0] } }[OpName];
+
+const SYNC: { [K in OpName]: (a: OpTable[K][0], o: OpOptions) => OpTable[K][1] } = { route, permute, groupedGemm, unpermute, routerStats };
+const ASYNC: { [K in OpName]: (a: OpTable[K][0], o: OpOptions) => Promise<OpTable[K][1]> } = {
+  route: routeAsync, permute: permuteAsync, groupedGemm: groupedGemmAsync, unpermute: unpermuteAsync, routerStats: routerStatsAsync,
+};
+
+/** One op call as a generator step: the driver sends back the op's result. */
+function* call<K extends OpName>(op: K, args: OpTable[K][0]): Generator<OpCall, OpTable[K][1], unknown> {
+  return (yield { op, args } as OpCall) as OpTable[K][1];
+}
+
+function runSync(c: OpCall, o: OpOptions): unknown {
+  return (SYNC[c.op] as (a: unknown, o: OpOptions) => unknown)(c.args, o);
+}
+
+function runAsync(c: OpCall, o: OpOptions): Promise<unknown> {
+  return (ASYNC[c.op] as (a: unknown, o: OpOptions) => Promise<unknown>)(c.args, o);
 }
 
 /** View a [N, K] weight (or an [N] bias) as one group: [1, N, K] (or [1, N]). No copy. */
