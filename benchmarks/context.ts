@@ -8,8 +8,9 @@ import { selectBackend } from '../lib/backends';
 import type { OpId } from '../lib/backends/backend';
 import type { NativeAddon } from '../lib/native';
 import { CeilingSet, Flusher } from './ceilings';
+import type { Progress } from './progress';
 import type { BackendId, BenchResult, Validation } from './results';
-import { Progress, summarise, timeOnce, timeSync, TimingPlan } from './timing';
+import { summarise, timeOnce, timeSync, TimingPlan } from './timing';
 
 export interface BenchOptions {
   quick: boolean;

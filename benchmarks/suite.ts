@@ -12,12 +12,13 @@ import { groupedGemmCases } from './grouped_gemm.bench';
 import { benchLayer, LayerEnv } from './layer.bench';
 import { loadOrt } from './peers/onnxruntime';
 import { permuteCase } from './permute.bench';
+import { Progress } from './progress';
 import type { BenchRun } from './report';
 import { routeCase } from './route.bench';
 import { routerStatsCase } from './router_stats.bench';
 import { configOf, dimsOf, makeWeights, shapeByKey, toDtype } from './shapes';
 import { evaluateTargets } from './targets';
-import { nowMs, Progress, QUICK_PLAN, FULL_PLAN } from './timing';
+import { nowMs, QUICK_PLAN, FULL_PLAN } from './timing';
 import { unpermuteCase } from './unpermute.bench';
 import { opInputs } from './workload';
 import type { Tensor } from '../lib';
@@ -40,10 +41,19 @@ function countSteps(o: BenchOptions): number {
 }
 
 export async function runSuite(o: BenchOptions): Promise<BenchRun> {
+  const progress = new Progress(countSteps(o), o.progress);
+  // The bar's redraw timer must stop however the run ends, or the process would not exit after an error.
+  try {
+    return await runWith(o, progress);
+  } finally {
+    progress.end();
+  }
+}
+
+async function runWith(o: BenchOptions, progress: Progress): Promise<BenchRun> {
   const t0 = nowMs();
   const addon = loadNative();
   const machine = machineInfo(packageRoot() ?? process.cwd());
-  const progress = new Progress(countSteps(o), o.progress);
   progress.log(`moe-kernels bench: ${machine.cpu}, ${machine.logicalCpus} CPUs, commit ${machine.commit}; backends ${o.backends.join(', ')}`);
   progress.log('measuring the machine: f32 FMA peak and read bandwidth...');
   const ceilings: CeilingSet = { start: measureCeilings(addon, o.threads, o.quick ? 200 : 600, streamBytes()) };

@@ -1,4 +1,4 @@
-// Timing and progress for the benchmark suite. Every timed series is: the caller has already run and
+// Timing for the benchmark suite. Every timed series is: the caller has already run and
 // validated the call once (that is the warm-up), then before each sample `flush()` evicts the caches (so
 // weights stream from memory as they do in a real model, whose layers never fit in the cache), then the
 // call is timed with the wall clock. The result is the median of the samples.
@@ -86,43 +86,4 @@ export async function timeAsync(fn: (rep: number) => Promise<unknown>, plan: Tim
 export function summarise(s: Samples, threads: number | null): { ms: number; samples: number[]; cpuShare: number | null } {
   const share = threads === null ? null : median(s.ms.map((ms, i) => s.cpuMs[i]! / Math.max(ms, 1e-9) / threads));
   return { ms: median(s.ms), samples: s.ms, cpuShare: share };
-}
-
-/** A one-line progress bar on stderr: redrawn in place on a terminal, one line per step elsewhere (logs). */
-export class Progress {
-  private done = 0;
-  private readonly tty = process.stderr.isTTY === true;
-  private readonly start = nowMs();
-  constructor(private total: number, private readonly enabled = true) {}
-
-  addTotal(n: number): void {
-    this.total += n;
-  }
-
-  step(label: string): void {
-    this.done++;
-    if (!this.enabled) return;
-    const width = 24;
-    const frac = this.total ? Math.min(1, this.done / this.total) : 1;
-    const filled = Math.round(frac * width);
-    const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
-    const secs = ((nowMs() - this.start) / 1000).toFixed(0);
-    const line = `[${bar}] ${this.done}/${this.total} ${secs}s ${label}`;
-    if (this.tty) {
-      const cols = process.stderr.columns || 100;
-      process.stderr.write(`\r${line.slice(0, cols - 1).padEnd(cols - 1)}`);
-    } else {
-      process.stderr.write(`${line}\n`);
-    }
-  }
-
-  /** Prints a message without breaking the bar. */
-  log(msg: string): void {
-    if (this.enabled && this.tty) process.stderr.write(`\r${' '.repeat((process.stderr.columns || 100) - 1)}\r`);
-    process.stderr.write(`${msg}\n`);
-  }
-
-  end(): void {
-    if (this.enabled && this.tty) process.stderr.write('\n');
-  }
 }

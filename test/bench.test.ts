@@ -4,6 +4,7 @@
 // ones are what `npm run bench` is for.
 
 import { spawnSync } from 'child_process';
+import { Writable } from 'stream';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -19,9 +20,11 @@ import type { BackendId, BenchResult } from '../benchmarks/results';
 import { dimsOf, makeInputs, makeWeights, SHAPES, toDtype } from '../benchmarks/shapes';
 import { barChart, lineChart } from '../benchmarks/svg';
 import { evaluateTargets } from '../benchmarks/targets';
-import { Progress, QUICK_PLAN } from '../benchmarks/timing';
+import { Progress } from '../benchmarks/progress';
+import { QUICK_PLAN } from '../benchmarks/timing';
 import { opInputs } from '../benchmarks/workload';
 import { parseBenchArgs, benchMain } from '../benchmarks/cli';
+import { main } from '../lib/cli/main';
 import { availableBackends } from '../lib';
 import { relErr } from './util';
 
@@ -128,21 +131,65 @@ describe('runner', () => {
 });
 
 describe('options, targets, report', () => {
-  test('bad options are usage errors (exit code 2)', async () => {
-    const err = jest.spyOn(console, 'error').mockImplementation(() => {});
+  /** Runs `f` with console.log / console.error captured; returns its result and what each printed. */
+  async function captured<T>(f: () => T | Promise<T>): Promise<{ result: T; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const error = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
     try {
-      expect(await benchMain(['--shape', 'gpt-5'])).toBe(2);
-      expect(await benchMain(['--tokens', '0'])).toBe(2);
-      expect(await benchMain(['--frobnicate'])).toBe(2);
-      expect(String(err.mock.calls[0]![0])).toContain("'--shape' must be among");
+      return { result: await f(), out: out.join('\n'), err: err.join('\n') };
     } finally {
-      err.mockRestore();
+      log.mockRestore();
+      error.mockRestore();
     }
-    const o = parseBenchArgs(['--quick', '--tokens=1,4', '--threads', '1']);
-    expect(o.tokens).toEqual([1, 4]);
-    expect(o.threads).toEqual([1]);
-    expect(o.shapes).toEqual(['qwen3']);
-    expect(parseBenchArgs([]).forceReference).toEqual([{ shape: 'qwen3', tokens: 512 }]);
+  }
+
+  test.each([
+    [['--shape', 'qwen3,gpt-5'], "moe-kernels bench: option '--shape <list>' argument 'qwen3,gpt-5' is invalid. 'gpt-5' is not one of: qwen3, mixtral, deepseek-v3, moe++, switch."],
+    [['--backend', 'gpu'], "'gpu' is not one of: reference, cpu, cuda, onnxruntime."],
+    [['--ops=layer,gemm'], "'gemm' is not one of: route, permute, grouped_gemm, unpermute, router_stats, convert, layer."],
+    [['--tokens', '0'], "Values must be integers in [1, 65536], got '0'."],
+    [['--threads', '2.5'], "Values must be integers in [1, 1024], got '2.5'."],
+    [['--dtype', ','], 'It needs a comma-separated list.'],
+    [['--ref-budget', 'x'], 'It must be a number >= 0.'],
+    [['--json'], "moe-kernels bench: option '--json <file>' argument missing"],
+    [['--frobnicate'], "moe-kernels bench: unknown option '--frobnicate'"],
+    [['--quik'], '(Did you mean --quick?)'],
+    [['--no-progress=1'], "unknown option '--no-progress=1'"],
+    [['qwen3'], 'moe-kernels bench: too many arguments'],
+  ])('bad options %j: a usage error (exit code 2) that says what is wrong, then the usage', async (argv, message) => {
+    const r = await captured(() => benchMain(argv));
+    expect(r.result).toBe(2);
+    expect(r.err.split('\n\n')[0]).toContain(message); // the message (and commander's suggestion), then the usage
+    expect(r.err).toContain('Usage: moe-kernels bench [options]');
+    expect(r.out).toBe('');
+  });
+
+  test('options: lists, --quick defaults, inline values, --no-progress, --help', async () => {
+    const o = parseBenchArgs(['--quick', '--tokens=1,4', '--threads', '1', '--backend', 'reference', '--dtype', 'bf16', '--json', 'r.json']);
+    expect(o).toMatchObject({ quick: true, tokens: [1, 4], threads: [1], shapes: ['qwen3'], backends: ['reference'], dtypes: ['bf16'], json: 'r.json', progress: true, refBudget: 0.4e9, forceReference: [] });
+    expect(o.command).toBe('moe-kernels bench --quick --tokens=1,4 --threads 1 --backend reference --dtype bf16 --json r.json');
+    expect('report' in o).toBe(false);
+    const full = parseBenchArgs(['--no-progress', '--ref-budget', '0', '--ops', 'layer', '--shape', 'mixtral,switch']);
+    expect(full).toMatchObject({ quick: false, progress: false, refBudget: 0, ops: ['layer'], shapes: ['mixtral', 'switch'], tokens: [1, 32, 512], dtypes: ['f32', 'bf16'] });
+    expect(full.forceReference).toEqual([{ shape: 'qwen3', tokens: 512 }]);
+    expect(parseBenchArgs(['--tokens', '1', '--tokens', '8']).tokens).toEqual([8]); // the last one counts
+
+    const help = await captured(() => benchMain(['--help']));
+    expect(help.result).toBe(0);
+    expect(help.out).toMatch(/^Usage: moe-kernels bench \[options\]/);
+    for (const opt of ['--quick', '--backend <list>', '--shape <list>', '--tokens <list>', '--threads <list>', '--dtype <list>', '--ops <list>',
+      '--json <file>', '--report <file>', '--markdown <file>', '--ref-budget <G>', '--no-progress', '--help']) expect(help.out).toContain(opt);
+  });
+
+  test('`moe-kernels bench ARGS` hands every argument, --help included, to the suite', async () => {
+    const help = await captured(() => main(['bench', '--help']));
+    expect(help.result).toBe(0);
+    expect(help.out).toMatch(/^Usage: moe-kernels bench \[options\]/);
+    const bad = await captured(() => main(['bench', '--quick', '--tokens', '-3']));
+    expect(bad.result).toBe(2);
+    expect(bad.err).toMatch(/^moe-kernels bench: option '--tokens <list>' argument '-3' is invalid/);
   });
 
   const row = (op: string, T: number, dtype: string, backend: BackendId, threads: number | null, ms: number, flop: number, bytes: number): BenchResult => ({
@@ -182,5 +229,59 @@ describe('options, targets, report', () => {
     expect(html).not.toMatch(/(src|href)=["']https?:/);
     expect(lineChart('t', 'x', 'y', [{ name: 'a<b', color: '#000', points: [[1, 2], [32, 5]] }])).toContain('a&lt;b');
     expect(barChart('t', ['T=1'], 'y', [{ name: 's', color: '#000', values: [150] }])).toContain('150');
+  });
+});
+
+/** A stream that records what is written to it; `isTTY` says whether it poses as a terminal. */
+class Recorder extends Writable {
+  readonly chunks: string[] = [];
+  readonly columns = 60;
+  constructor(readonly isTTY: boolean) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.chunks.push(chunk.toString());
+    done();
+  }
+
+  /** What a terminal would show on the current line and above: escape sequences and carriage-return
+   *  overwrites resolved the simple way (each line keeps its last drawing). */
+  get text(): string {
+    return this.chunks.join('').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '\r').split('\n').map((l) => l.split('\r').filter(Boolean).pop() ?? '').join('\n');
+  }
+}
+
+describe('progress bar', () => {
+  const on = (stream: Recorder, enabled = true) => new Progress(3, enabled, stream as unknown as NodeJS.WriteStream);
+
+  test('on a terminal: the bar counts steps, log lines go above it and it is drawn again below them', () => {
+    const tty = new Recorder(true);
+    const p = on(tty);
+    p.step('qwen3 route T=1 f32');
+    p.log('VALIDATION FAILED: something');
+    p.step('qwen3 layer T=1 f32 with a label long enough to be cut at the width of the terminal');
+    p.log('measuring the machine again...');
+    p.end();
+    p.end(); // a second end() is harmless (runSuite ends the bar however the run ends)
+    const lines = tty.text.split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines.slice(0, 2)).toEqual(['VALIDATION FAILED: something', 'measuring the machine again...']);
+    expect(lines[2]).toMatch(/^\[################--------\] 2\/3 \d+s qwen3 layer T=1 f32 with/);
+    expect(lines[2]!.length).toBeLessThan(tty.columns);
+    expect(lines[3]).toBe('');
+    expect(tty.chunks.join('')).toContain('] 1/3 ');
+  });
+
+  test('not on a terminal, or with --no-progress: no bar, the log lines as they are', () => {
+    for (const [stream, enabled] of [[new Recorder(false), true], [new Recorder(true), false]] as const) {
+      const p = on(stream, enabled);
+      p.step('a');
+      p.log('line one');
+      p.step('b');
+      p.log('line two');
+      p.end();
+      expect(stream.chunks.join('')).toBe('line one\nline two\n');
+    }
   });
 });

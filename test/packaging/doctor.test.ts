@@ -103,20 +103,44 @@ describe('the layer check and per-op choices', () => {
 });
 
 describe('the CLI', () => {
-  test('usage errors exit with 2 and print the usage', () => {
+  test('usage errors exit with 2 and print what is wrong, then the usage, on stderr', () => {
     const none = cli([]);
     expect(none.code).toBe(2);
-    expect(none.out).toMatch(/^usage: moe-kernels <command>/);
+    expect(none.err).toMatch(/^Usage: moe-kernels \[options\] \[command\]/);
+    expect(none.out).toBe('');
     const unknown = cli(['frobnicate']);
     expect(unknown.code).toBe(2);
-    expect(unknown.err).toMatch(/^moe-kernels: unknown command 'frobnicate'\n\nusage:/);
+    expect(unknown.err).toMatch(/^moe-kernels: unknown command 'frobnicate'\n\nUsage: moe-kernels /);
     const badOpt = cli(['doctor', '--jsn']);
     expect(badOpt.code).toBe(2);
-    expect(badOpt.err).toMatch(/^moe-kernels doctor: unknown option '--jsn'/);
+    expect(badOpt.err).toMatch(/^moe-kernels doctor: unknown option '--jsn'\n\(Did you mean --json\?\)\n\nUsage: moe-kernels doctor /);
+    const extra = cli(['doctor', 'now']);
+    expect(extra.code).toBe(2);
+    expect(extra.err).toMatch(/^moe-kernels doctor: too many arguments/);
+    expect(cli(['--json', 'doctor']).code).toBe(2); // doctor's options come after it
+  });
+
+  test('doctor --no-check --json: one JSON object, and no layer run', () => {
+    const r = cli(['doctor', '--no-check', '--json']);
+    const report = JSON.parse(r.out);
+    expect(report.checks).toEqual([]);
+    expect(r.code).toBe(report.binary.path === null ? 1 : 0);
   });
 
   test('help and version', () => {
-    expect(cli(['help'])).toMatchObject({ code: 0, out: expect.stringContaining('doctor [--json] [--no-check]') });
-    expect(cli(['--version']).out).toMatch(/^\d+\.\d+\.\d+/);
+    for (const argv of [['help'], ['--help'], ['-h']]) {
+      const h = cli(argv);
+      expect(h.code).toBe(0);
+      expect(h.out).toMatch(/^Usage: moe-kernels \[options\] \[command\]/);
+      for (const c of ['doctor [options]', 'bench [options...]', 'version', 'help [command]']) expect(h.out).toContain(c);
+    }
+    for (const argv of [['help', 'doctor'], ['doctor', '--help']]) {
+      const h = cli(argv);
+      expect(h.code).toBe(0);
+      expect(h.out).toMatch(/^Usage: moe-kernels doctor \[options\]/);
+      expect(h.out).toMatch(/--json +the same as one JSON object/);
+      expect(h.out).toMatch(/--no-check +skip the layer run/);
+    }
+    for (const argv of [['--version'], ['-v'], ['version']]) expect(cli(argv)).toMatchObject({ code: 0, out: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
   });
 });
