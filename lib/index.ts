@@ -1,7 +1,7 @@
 // moe-kernels: the public API. Every op takes named arguments and an optional { backend }.
 
 export { route, routeAsync } from './ops/route';
-export { permute, permuteAsync } from './ops/permute';
+export { permute, permuteAsync, permuteCapacity } from './ops/permute';
 export { groupedGemm, groupedGemmAsync } from './ops/grouped_gemm';
 export { unpermute, unpermuteAsync } from './ops/unpermute';
 export { routerStats, routerStatsAsync } from './ops/router_stats';
@@ -22,7 +22,7 @@ export type { Tensor, TensorLike } from './tensor';
 export type { DType, FloatDType } from './dtype';
 export type { BackendChoice, BackendName, OpOptions } from './backends/backend';
 export type { RouteArgs, RouteResult, RouteMethod, CapacityOptions, DropPolicy, PruneOptions } from './ops/route.types';
-export type { PermuteArgs, PermuteResult } from './ops/permute.types';
+export type { PermuteArgs, PermuteResult, PermuteOut, PermuteCapacity } from './ops/permute.types';
 export type { GroupedGemmArgs, GroupedGemmResult, Activation, GluLayout } from './ops/grouped_gemm.types';
 export type { UnpermuteArgs, UnpermuteResult, ConstantExperts } from './ops/unpermute.types';
 export type { RouterStatsArgs, RouterStats, AuxLossArgs, AuxLoss } from './ops/router_stats.types';

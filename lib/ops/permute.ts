@@ -7,9 +7,10 @@ import { Check } from '../errors';
 import { Tensor, toTensor } from '../tensor';
 import { selectBackend } from '../backends';
 import type { OpOptions } from '../backends/backend';
-import type { PermuteArgs, PermuteResult, PermuteValidated } from './permute.types';
+import { NO_OUT, validatePermuteOut } from './permute.out';
+import type { PermuteArgs, PermuteCapacity, PermuteResult, PermuteValidated } from './permute.types';
 
-export type { PermuteArgs, PermuteResult, PermuteValidated } from './permute.types';
+export type { PermuteArgs, PermuteCapacity, PermuteOut, PermuteResult, PermuteValidated } from './permute.types';
 
 /** Expert ids (FFN + zero-computation) are bounded so the duplicate check's stamp table stays small. */
 export const MAX_EXPERTS = 1 << 20;
@@ -67,6 +68,26 @@ export function permuteLayout(ids: Int32Array, segmentOf: Int32Array, experts: n
   return { tokensPerExpert, offsets, rows: total };
 }
 
+/**
+ * Element counts of permute's outputs for the worst routing of `tokens` × `kmax` slots, so `out` arrays can
+ * be allocated once and reused for every call of that size: every slot gathered (R <= tokens·kmax), and each
+ * non-empty segment (at most min(experts, tokens·kmax) of them) padded by at most align − 1 rows.
+ * permute refuses R > 2^31 − 1 whatever the capacity. Arrays longer than one call needs are fine: the result
+ * is a view of their first elements.
+ */
+export function permuteCapacity(args: { tokens: number; hidden: number; kmax: number; experts: number; align?: number }): PermuteCapacity {
+  const c = new Check('permuteCapacity');
+  const a = c.object('args', args);
+  const tokens = c.int('tokens', a.tokens, 0, MAX_ROWS);
+  const hidden = c.int('hidden', a.hidden, 0, MAX_ROWS);
+  const kmax = c.int('kmax', a.kmax, 0, MAX_ROWS);
+  const experts = c.int('experts', a.experts, 1, MAX_EXPERTS);
+  const align = a.align === undefined ? 1 : c.int('align', a.align, 1, MAX_ALIGN);
+  const slots = tokens * kmax;
+  const maxRows = slots + Math.min(experts, slots) * (align - 1);
+  return { maxRows, rows: maxRows * hidden, offsets: experts + 1, slotToRow: slots, rowToToken: maxRows, tokensPerExpert: experts };
+}
+
 /** Check every argument of `permute` and resolve defaults, the segment table and the output sizes. */
 export function validatePermute(args: PermuteArgs): PermuteValidated {
   const c = new Check('permute');
@@ -109,7 +130,10 @@ export function validatePermute(args: PermuteArgs): PermuteValidated {
     lastRow[id] = t;
   }
   const layout = permuteLayout(d, segmentOf, experts, align);
-  return { x, ids, tokens, hidden, kmax, experts, totalExperts, segmentOf, align, scale, ...layout };
+  const out = a.out === undefined ? NO_OUT : validatePermuteOut(c, a.out, x.dtype, {
+    rows: layout.rows * hidden, offsets: experts + 1, slotToRow: tokens * kmax, rowToToken: layout.rows, tokensPerExpert: experts,
+  }, [['x', x.data], ['ids', d], ['expertMap', ArrayBuffer.isView(a.expertMap) ? a.expertMap : undefined]]);
+  return { x, ids, tokens, hidden, kmax, experts, totalExperts, segmentOf, align, scale, ...layout, out };
 }
 
 /**
@@ -122,6 +146,9 @@ export function validatePermute(args: PermuteArgs): PermuteValidated {
  * [experts, totalExperts) (zero / copy / constant experts) and ids that `expertMap` sends to -1 are not
  * gathered (slotToRow -1). With `align`, each non-empty segment is padded with zero rows (token -1) to a
  * multiple of `align`. With scale = 1 rows are bit copies of x; otherwise scale · x rounded to x's dtype.
+ * `out` may give any of the five output arrays, each at least as long as its output (see PermuteOut,
+ * permuteCapacity); the result's tensors are then views of exactly the right length onto them, every element
+ * of which is written (padding rows too) and nothing past it. Inputs are never modified.
  */
 export function permute(args: PermuteArgs, opts: OpOptions = {}): PermuteResult {
   const v = validatePermute(args);

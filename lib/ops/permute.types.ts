@@ -21,6 +21,55 @@ export interface PermuteArgs {
   align?: number;
   /** Multiply gathered rows by this factor (MoE++ input scaling u = k·x). Default 1. */
   scale?: number;
+  /** Caller-provided output arrays, any subset (the others are allocated). */
+  out?: PermuteOut;
+}
+
+/**
+ * Caller-provided outputs of `permute`. The row count R is data-dependent, so each array needs *at least*
+ * its output's length (rows: R × hidden, of x's array type; rowToToken: R; slotToRow: tokens × kmax;
+ * offsets: experts + 1; tokensPerExpert: experts): size them once with `permuteCapacity` (the worst case
+ * over every routing) and reuse them. The result's arrays are the caller's own array when its length is
+ * exact, else a view of its first N elements; elements past N are never touched. No array may share memory with
+ * x, ids, expertMap or another output (the whole array counts, not just the first N elements, so whether a
+ * call is accepted does not depend on the routing).
+ */
+export interface PermuteOut {
+  /** Float32Array for f32 x, Uint16Array for bf16 / f16 x; at least R × hidden elements. */
+  rows?: Float32Array | Uint16Array;
+  /** At least experts + 1 elements. */
+  offsets?: Int32Array;
+  /** At least tokens × kmax elements. */
+  slotToRow?: Int32Array;
+  /** At least R elements. */
+  rowToToken?: Int32Array;
+  /** At least experts elements. */
+  tokensPerExpert?: Int32Array;
+}
+
+/** Element counts of permute's outputs, from `permuteCapacity` (worst case over every routing). */
+export interface PermuteCapacity {
+  /** The most rows any routing can produce: tokens·kmax + min(experts, tokens·kmax)·(align − 1). */
+  maxRows: number;
+  /** maxRows × hidden. */
+  rows: number;
+  /** experts + 1. */
+  offsets: number;
+  /** tokens × kmax. */
+  slotToRow: number;
+  /** maxRows. */
+  rowToToken: number;
+  /** experts. */
+  tokensPerExpert: number;
+}
+
+/** The caller's outputs resolved by validation: views of exactly the needed length, or null (allocate). */
+export interface PermuteOutViews {
+  rows: Float32Array | Uint16Array | null;
+  offsets: Int32Array | null;
+  slotToRow: Int32Array | null;
+  rowToToken: Int32Array | null;
+  tokensPerExpert: Int32Array | null;
 }
 
 export interface PermuteResult {
@@ -61,4 +110,6 @@ export interface PermuteValidated {
   offsets: Int32Array;
   /** Total rows R = offsets[experts]. */
   rows: number;
+  /** Caller-provided outputs, already cut to their exact lengths; backends write into the non-null ones. */
+  out: PermuteOutViews;
 }

@@ -3,6 +3,7 @@
 import { FloatDType, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../dtype';
 import type { Tensor } from '../tensor';
 import type { PermuteResult, PermuteValidated } from '../ops/permute.types';
+import { assertOutputsKept, layoutOutputs } from '../ops/permute.out';
 
 function decoder(d: FloatDType): (v: number) => number {
   return d === 'f32' ? (v) => v : d === 'bf16' ? bf16ToF32 : f16ToF32;
@@ -16,9 +17,13 @@ export function permuteReference(a: PermuteValidated): PermuteResult {
   const { x, tokens: T, hidden: H, kmax: K, experts: E, rows: R, segmentOf, scale } = a;
   const ids = a.ids.data;
   const src = x.data;
-  const data = x.dtype === 'f32' ? new Float32Array(R * H) : new Uint16Array(R * H); // padding rows stay 0
-  const slotToRow = new Int32Array(T * K).fill(-1);
-  const rowToToken = new Int32Array(R).fill(-1);
+  // permuteAsync runs this a microtask after validation: a caller's output transferred away meanwhile
+  // would silently drop every write.
+  assertOutputsKept(a, 'before the op ran');
+  const out = a.out;
+  const data = out.rows?.fill(0) ?? (x.dtype === 'f32' ? new Float32Array(R * H) : new Uint16Array(R * H)); // padding rows are 0
+  const slotToRow = (out.slotToRow ?? new Int32Array(T * K)).fill(-1);
+  const rowToToken = (out.rowToToken ?? new Int32Array(R)).fill(-1);
   const next = a.offsets.slice(0, E); // next free row of each segment
   const dec = decoder(x.dtype);
   const enc = encoder(x.dtype);
@@ -41,11 +46,12 @@ export function permuteReference(a: PermuteValidated): PermuteResult {
       }
     }
   }
+  const { offsets, tokensPerExpert } = layoutOutputs(a);
   return {
     rows: { data, shape: [R, H], dtype: x.dtype } as Tensor<FloatDType>,
-    offsets: { data: a.offsets.slice(), shape: [E + 1], dtype: 'i32' },
+    offsets: { data: offsets, shape: [E + 1], dtype: 'i32' },
     slotToRow: { data: slotToRow, shape: [T, K], dtype: 'i32' },
     rowToToken: { data: rowToToken, shape: [R], dtype: 'i32' },
-    tokensPerExpert: { data: a.tokensPerExpert.slice(), shape: [E], dtype: 'i32' },
+    tokensPerExpert: { data: tokensPerExpert, shape: [E], dtype: 'i32' },
   };
 }

@@ -2,10 +2,13 @@
 // counts exactly. Odd sizes (T = 0, 1, 7, 255, 4097; H = 1, 33, 2049), E from 1 to 256, k in {1, 2, 8},
 // padding (align 16), expert maps (expert parallelism: some experts on another rank), zero-computation
 // ids, scale (1: bit copies with NaN payloads and -0; 2: exact in f32; 0.1: f64 product), every dtype,
-// empty experts, every token to one expert, and one case whose rows pass 64 MiB (streaming stores).
+// empty experts, every token to one expert, one case whose rows pass 64 MiB (streaming stores), and
+// caller-provided outputs (args.out, exactly sized so that the harness poisons and guards them; larger ones
+// are covered by test/permute.out.test.ts).
 
-import { permute, permuteAsync } from '../../lib/ops/permute';
-import type { PermuteArgs, PermuteResult } from '../../lib/ops/permute.types';
+import { allocOutput } from '../../lib/backends/alloc';
+import { permute, permuteAsync, validatePermute } from '../../lib/ops/permute';
+import type { PermuteArgs, PermuteOut, PermuteResult } from '../../lib/ops/permute.types';
 import type { FloatDType } from '../../lib/dtype';
 import { f32ToBf16, f32ToF16 } from '../../lib/dtype';
 import { Rng } from '../../lib/random';
@@ -28,6 +31,8 @@ interface Spec {
   empty?: number;
   /** Only these experts are ever picked (the others stay empty). */
   used?: number;
+  /** Pass args.out: every output, or only rows and rowToToken (the others allocated). */
+  out?: 'all' | 'rows';
 }
 
 /** x [T, H] of `dtype` with normal values, plus NaN (with a payload), -0, ±inf and a subnormal. */
@@ -70,6 +75,7 @@ function makeCase(s: Spec, seed: number): Case<PermuteArgs> {
   if (s.map) parts.push('expert map');
   if (s.one !== undefined) parts.push(`every token to expert ${s.one}`);
   if (s.used !== undefined) parts.push(`only experts < ${s.used} used`);
+  if (s.out) parts.push(s.out === 'all' ? 'every output preallocated' : 'rows and rowToToken preallocated');
   let cached: { x: Float32Array | Uint16Array; ids: Int32Array; map?: Int32Array } | undefined;
   const data = (): NonNullable<typeof cached> => {
     if (cached) return cached;
@@ -90,7 +96,7 @@ function makeCase(s: Spec, seed: number): Case<PermuteArgs> {
     name: parts.join(', '),
     args: () => {
       const d = data();
-      return {
+      const a: PermuteArgs = {
         x: { data: d.x, shape: [s.T, s.H], dtype: s.dtype },
         ids: { data: d.ids, shape: [s.T, s.k], dtype: 'i32' },
         experts,
@@ -99,6 +105,17 @@ function makeCase(s: Spec, seed: number): Case<PermuteArgs> {
         ...(s.align ? { align: s.align } : {}),
         ...(s.scale !== undefined ? { scale: s.scale } : {}),
       };
+      if (!s.out) return a;
+      // Sized by the layout of this routing: the result is then the caller's array itself, which the
+      // harness recognises as a poisoned, guarded allocation.
+      const R = validatePermute(a).rows;
+      const out: PermuteOut = { rows: allocOutput(s.dtype, R * s.H), rowToToken: allocOutput('i32', R) };
+      if (s.out === 'all') {
+        out.offsets = allocOutput('i32', experts + 1);
+        out.slotToRow = allocOutput('i32', s.T * s.k);
+        out.tokensPerExpert = allocOutput('i32', experts);
+      }
+      return { ...a, out };
     },
   };
 }
@@ -126,6 +143,10 @@ specs.push(
   { T: 4097, H: 33, E: 128, k: 1, dtype: 'bf16', scale: 2, empty: 0 },
   // 4097 · 4 rows · 1025 · 4 bytes = 67.2 MB > 64 MiB: the gather streams its stores.
   { T: 4097, H: 1025, E: 8, k: 4, dtype: 'f32', empty: 0 },
+  { T: 255, H: 2049, E: 64, k: 8, dtype: 'bf16', align: 16, special: 4, out: 'all' },
+  { T: 255, H: 33, E: 128, k: 8, dtype: 'f32', scale: 0.1, map: true, special: 2, out: 'all' },
+  { T: 7, H: 33, E: 8, k: 2, dtype: 'f16', align: 16, out: 'rows' },
+  { T: 0, H: 33, E: 8, k: 2, dtype: 'f32', out: 'all' },
 );
 
 const cases = specs.map((s, i) => makeCase(s, 1000 + i));
