@@ -1,10 +1,13 @@
-// One persistent pool: workers sleep on a condition variable between jobs; a job is a task count and a
-// function, tasks are claimed with an atomic counter, the caller works too and waits for the last task.
+// One persistent pool: a job is a task count and a function, tasks are claimed with an atomic counter, the
+// caller works too and waits for the last task. Between jobs, workers spin briefly, then sleep on a
+// condition variable (see spinNanos).
 
 #include "thread_pool.h"
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -34,13 +37,59 @@ namespace {
 std::atomic<int> g_requested{0};  // 0: the default, resolved on read
 thread_local bool t_inTask = false;
 
+// How long a worker waits for the next job, and a caller for its job's last task, by spinning before it
+// sleeps on a condition variable. Waking a sleeping thread costs a futex wake and, in a VM, an IPI: measured
+// on the 2-vCPU CI machine, a forward of a tiny Qwen3-shaped layer (7 op calls, ~190 us on one thread) took
+// 447 us on two threads with sleep-only waits, because each op paid two wake-ups (worker start, caller
+// finish). A layer's ops come back to back, so a short spin keeps both threads hot between them. The spin
+// is bounded, so an idle process stops using CPU after this long. MOE_SPIN_US overrides it (0: never spin).
+int64_t spinNanos() {
+  static const int64_t ns = [] {
+    const char* e = std::getenv("MOE_SPIN_US");
+    if (e && *e) {
+      char* end = nullptr;
+      const long long us = std::strtoll(e, &end, 10);
+      if (end && *end == '\0' && us >= 0 && us <= 1000000) return static_cast<int64_t>(us) * 1000;
+    }
+    return int64_t{200} * 1000;
+  }();
+  return ns;
+}
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or the budget runs out; true when done() became true.
+template <class Done>
+bool spinUntil(Done done) {
+  const int64_t budget = spinNanos();
+  if (budget <= 0) return done();
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpuRelax();
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(budget)) return done();
+  }
+}
+
+// A job is published as one word, generation << 16 | helpers, so a worker reads which job it is and whether
+// it takes part in one atomic load (kMaxThreads < 2^16).
+constexpr uint64_t jobWord(uint64_t generation, int helpers) { return generation << 16 | static_cast<uint64_t>(helpers); }
+constexpr uint64_t generationOf(uint64_t job) { return job >> 16; }
+constexpr int helpersOf(uint64_t job) { return static_cast<int>(job & 0xffff); }
+
 class Pool {
  public:
   ~Pool() {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
-    }
+    stop_.store(true);
+    { std::lock_guard<std::mutex> lk(mu_); }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
   }
@@ -49,35 +98,35 @@ class Pool {
   bool run(int64_t tasks, int threads, const std::function<void(int64_t)>& fn) {
     std::unique_lock<std::mutex> owner(ownerMu_, std::try_to_lock);
     if (!owner.owns_lock()) return false;
-    const int helpers = std::min<int64_t>(threads, tasks) - 1;
+    const int helpers = static_cast<int>(std::min<int64_t>(threads, tasks)) - 1;
     ensureWorkers(helpers);
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn;
-      tasks_ = tasks;
-      next_.store(0);
-      done_ = 0;
-      joined_ = 0;
-      active_ = helpers;
-      ++generation_;
-    }
+    // The job's fields are written before the job word is stored (seq_cst): a worker that loads the new
+    // word sees them. No worker touches them between jobs: every helper of the previous job has joined.
+    fn_ = &fn;
+    tasks_ = tasks;
+    next_.store(0, std::memory_order_relaxed);
+    joined_.store(0, std::memory_order_relaxed);
+    const uint64_t job = jobWord(generationOf(job_.load(std::memory_order_relaxed)) + 1, helpers);
+    job_.store(job);
+    // Taking the mutex between the store and the notify closes the window in which a worker has checked its
+    // wait predicate (old job) but is not yet waiting: it would miss a notify sent without the lock.
+    { std::lock_guard<std::mutex> lk(mu_); }
     wake_.notify_all();
-    const int64_t mine = work();
-    std::unique_lock<std::mutex> lk(mu_);
-    done_ += mine;
-    finished_.wait(lk, [&] { return done_ == tasks_ && joined_ == active_; });
-    joined_ = 0;
+    work();
+    auto allJoined = [&] { return joined_.load(std::memory_order_acquire) == helpers; };
+    if (!spinUntil(allJoined)) {
+      std::unique_lock<std::mutex> lk(mu_);
+      finished_.wait(lk, allJoined);
+    }
     fn_ = nullptr;
     return true;
   }
 
  private:
-  int64_t work() {
-    int64_t n = 0;
+  void work() {
     t_inTask = true;
-    for (int64_t t; (t = next_.fetch_add(1)) < tasks_; ++n) (*fn_)(t);
+    for (int64_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) (*fn_)(t);
     t_inTask = false;
-    return n;
   }
 
   // Called by the job's owner before it publishes the job: a new worker starts having "seen" every earlier
@@ -85,37 +134,49 @@ class Pool {
   void ensureWorkers(int want) {
     while (static_cast<int>(workers_.size()) < want) {
       const int id = static_cast<int>(workers_.size());
-      const uint64_t seen = generation_;
+      const uint64_t seen = generationOf(job_.load(std::memory_order_relaxed));
       workers_.emplace_back([this, id, seen] { loop(id, seen); });
     }
   }
 
   void loop(int id, uint64_t seen) {
-    std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
-      wake_.wait(lk, [&] { return stop_ || (generation_ != seen && id < active_); });
-      if (stop_) return;
-      seen = generation_;
-      lk.unlock();
-      const int64_t mine = work();
-      lk.lock();
-      done_ += mine;
-      ++joined_;
-      if (done_ == tasks_ && joined_ == active_) finished_.notify_all();
+      uint64_t job = 0;
+      // A job for this worker: a newer generation with more than `id` helpers. Jobs it does not take part
+      // in are skipped (marked seen), so it never works on a job twice or on one it was not counted in.
+      auto ready = [&] {
+        if (stop_.load(std::memory_order_relaxed)) return true;
+        job = job_.load(std::memory_order_acquire);
+        if (generationOf(job) == seen) return false;
+        if (id < helpersOf(job)) return true;
+        seen = generationOf(job);
+        return false;
+      };
+      if (!spinUntil(ready)) {
+        std::unique_lock<std::mutex> lk(mu_);
+        wake_.wait(lk, ready);
+      }
+      if (stop_.load()) return;
+      seen = generationOf(job);
+      work();
+      if (joined_.fetch_add(1, std::memory_order_acq_rel) + 1 == helpersOf(job)) {
+        // The caller may be asleep: notify under the mutex (see run()).
+        { std::lock_guard<std::mutex> lk(mu_); }
+        finished_.notify_all();
+      }
     }
   }
 
   std::mutex ownerMu_;  // one job at a time
-  std::mutex mu_;
+  std::mutex mu_;       // only for the condition variables' sleeps
   std::condition_variable wake_, finished_;
   std::vector<std::thread> workers_;
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t tasks_ = 0;
-  std::atomic<int64_t> next_{0};
-  int64_t done_ = 0;
-  int active_ = 0, joined_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  alignas(64) std::atomic<int64_t> next_{0};
+  alignas(64) std::atomic<int> joined_{0};
+  alignas(64) std::atomic<uint64_t> job_{0};
+  std::atomic<bool> stop_{false};
 };
 
 Pool& pool() {
