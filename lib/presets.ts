@@ -61,6 +61,8 @@ export function preset(name: PresetName, overrides: Partial<MoELayerConfig> = {}
   const c = new Check('preset');
   c.oneOf('name', name, PRESET_NAMES);
   c.object('overrides', overrides);
+  // Spreading a non-object would merge its characters or nothing; MoELayer checks every router field.
+  if (overrides.router !== undefined) c.object('overrides.router', overrides.router);
   const base = PRESETS[name];
   const router = overrides.router === undefined ? base.router : { ...base.router, ...overrides.router };
   return structuredClone({ ...base, ...overrides, ...(router ? { router } : {}) });

@@ -3,6 +3,7 @@
 
 import { FLOAT_DTYPES, FloatDType } from '../dtype';
 import { Check } from '../errors';
+import { MAX_TYPED_ARRAY_LENGTH } from '../limits';
 import { isDetached, Tensor, toTensor } from '../tensor';
 import { selectBackend } from '../backends';
 import type { OpOptions } from '../backends/backend';
@@ -86,6 +87,10 @@ export function validateUnpermute(args: UnpermuteArgs): UnpermuteValidated {
   const residual = a.residual === undefined ? null : tokenRows('residual', a.residual, tokens);
   const outDtype = a.outDtype === undefined ? y.dtype : c.oneOf('outDtype', a.outDtype, FLOAT_DTYPES);
   let out: Float32Array | Uint16Array | null = null;
+  if (a.out === undefined && tokens * hidden > MAX_TYPED_ARRAY_LENGTH) {
+    // The backends allocate out [tokens, hidden]; sizes past what one typed array holds are refused here.
+    c.range('out', `cannot be allocated: tokens × hidden = ${tokens} × ${hidden} = ${tokens * hidden} elements, more than one typed array holds (${MAX_TYPED_ARRAY_LENGTH})`);
+  }
   if (a.out !== undefined) {
     const isF32 = a.out instanceof Float32Array;
     if (outDtype === 'f32' ? !isF32 : !(a.out instanceof Uint16Array)) {

@@ -18,6 +18,10 @@ function storer(d: FloatDType, out: Float32Array | Uint16Array): (i: number, v: 
 /** Y into `v.out` ([rows, nOut] of v.outDtype); every element is written. */
 export function groupedGemmReference(v: GroupedGemmValidated): GroupedGemmResult {
   const { rows, k, n, nOut, experts, offsets, bias, addend, activation, gluLayout, outDtype, out } = v;
+  const y = { data: out, shape: [rows, nOut], dtype: outDtype } as GroupedGemmResult['y'];
+  // Nothing to write (no rows, or n = 0): return before any per-row or per-expert loop, which for
+  // [2^31 - 1, 0] inputs would take seconds to do nothing.
+  if (rows === 0 || n === 0) return { y };
   // Half inputs are decoded exactly; their products are exact in float64 (24 + 24 bits < 53).
   const a = toF32(v.a);
   const w = toF32(v.w);
@@ -49,5 +53,5 @@ export function groupedGemmReference(v: GroupedGemmValidated): GroupedGemmResult
       }
     }
   }
-  return { y: { data: out, shape: [rows, nOut], dtype: outDtype } as GroupedGemmResult['y'] };
+  return { y };
 }

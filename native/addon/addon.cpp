@@ -64,7 +64,7 @@ class MoeAddon : public Napi::Addon<MoeAddon> {
       if (!names.insert(b.name).second) {
         throw Napi::Error::New(env, std::string("moe-kernels: two native bindings are named '") + b.name + "'");
       }
-      exports.Set(b.name, Napi::Function::New(env, b.fn, b.name, b.data));
+      exports.Set(b.name, moe::addon::exportedFunction(env, b));
     }
   }
 

@@ -211,51 +211,106 @@ Status runGuarded(const Work& work) {
   }
 }
 
-class OpWorker : public Napi::AsyncWorker {
- public:
-  OpWorker(Args& args, Work work)
-      : Napi::AsyncWorker(args.env(), args.op()),
-        op_(args.op()),
-        work_(std::move(work)),
-        deferred_(Napi::Promise::Deferred::New(args.env())),
-        argsRef_(Napi::Persistent(args.object())) {
-    for (const Args::Buffer& b : args.buffers()) kept_.push_back({b.field, Napi::Persistent(b.array), b.bytes});
-  }
+}  // namespace
 
-  Napi::Promise promise() const { return deferred_.Promise(); }
+Napi::Value guardCall(Napi::Env env, const char* op, const std::function<Napi::Value()>& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw statusError(env, op, Status::OutOfMemory);
+  } catch (...) {
+    throw statusError(env, op, Status::Internal);
+  }
+}
+
+PromiseWorker::PromiseWorker(Napi::Env env, const char* op) : Napi::AsyncWorker(env, op), op_(op) {
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_promise(env, &deferred_, &promise_));
+}
+
+void PromiseWorker::OnWorkComplete(Napi::Env env, napi_status status) {
+  napi_handle_scope scope = nullptr;
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    settle(env, status);
+    napi_close_handle_scope(env, scope);
+  }
+  Destroy();  // delete this
+}
+
+void PromiseWorker::settle(napi_env env, napi_status status) noexcept {
+  napi_value reason = nullptr;
+  bool reject = true;
+  try {
+    if (status == napi_cancelled) {
+      reason = Napi::Error::New(env, std::string(op_) + ": cancelled before it ran").Value();
+    } else {
+      const Napi::Value r = rejection();
+      reject = !r.IsEmpty();
+      reason = r;
+    }
+  } catch (const Napi::Error& e) {
+    try {
+      reason = e.Value();
+    } catch (...) {
+      reason = nullptr;
+    }
+  } catch (...) {
+    reason = nullptr;  // a std::bad_alloc building a message: reject with the plain error below
+  }
+  if (reject && reason == nullptr) {
+    napi_value msg = nullptr;
+    const std::string text = std::string(op_) + ": the async call failed";
+    if (napi_create_string_utf8(env, text.c_str(), text.size(), &msg) != napi_ok ||
+        napi_create_error(env, nullptr, msg, &reason) != napi_ok) {
+      return;
+    }
+  }
+  // Either call fails only when the environment can no longer run JS (napi_pending_exception, or
+  // napi_cannot_run_js from Node-API 10): the environment is going away with its promise, so the status is
+  // ignored on purpose.
+  if (reject) {
+    napi_reject_deferred(env, deferred_, reason);
+  } else {
+    napi_value undefined = nullptr;
+    if (napi_get_undefined(env, &undefined) == napi_ok) napi_resolve_deferred(env, deferred_, undefined);
+  }
+}
+
+KeptArgs::KeptArgs(const Args& args) : args_(Napi::Persistent(args.object())) {
+  for (const Args::Buffer& b : args.buffers()) kept_.push_back({b.field, Napi::Persistent(b.array), b.bytes});
+}
+
+Napi::Value KeptArgs::changed(Napi::Env env, const char* op) const {
+  for (const Kept& k : kept_) {
+    const Napi::TypedArray a = k.array.Value();
+    if (a.ByteLength() != k.bytes || (k.bytes > 0 && a.ArrayBuffer().IsDetached())) {
+      return Napi::Error::New(env, std::string(op) + ": '" + k.field + "' was detached or resized while the op ran; its result is lost")
+          .Value();
+    }
+  }
+  return Napi::Value();
+}
+
+namespace {
+
+class OpWorker : public PromiseWorker {
+ public:
+  OpWorker(Args& args, Work work) : PromiseWorker(args.env(), args.op()), work_(std::move(work)), kept_(args) {}
 
  protected:
   void Execute() override { status_ = runGuarded(work_); }  // a libuv thread: no JS here
 
-  void OnOK() override {
-    Napi::Env env = Env();
-    for (const Kept& k : kept_) {
-      const Napi::TypedArray a = k.array.Value();
-      if (a.ByteLength() != k.bytes || (k.bytes > 0 && a.ArrayBuffer().IsDetached())) {
-        deferred_.Reject(Napi::Error::New(env, std::string(op_) + ": '" + k.field +
-                                                   "' was detached or resized while the op ran; its result is lost")
-                             .Value());
-        return;
-      }
-    }
-    if (status_ != Status::Ok) {
-      deferred_.Reject(statusError(env, op_, status_).Value());
-      return;
-    }
-    deferred_.Resolve(env.Undefined());
+  Napi::Value rejection() override {
+    const Napi::Value lost = kept_.changed(Env(), op());
+    if (!lost.IsEmpty()) return lost;
+    if (status_ != Status::Ok) return statusError(Env(), op(), status_).Value();
+    return Napi::Value();
   }
 
  private:
-  struct Kept {
-    const char* field;
-    Napi::Reference<Napi::TypedArray> array;
-    size_t bytes;
-  };
-  const char* op_;
   Work work_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference argsRef_;
-  std::vector<Kept> kept_;
+  KeptArgs kept_;
   Status status_ = Status::Ok;
 };
 
@@ -270,24 +325,28 @@ Napi::Value runSync(Args& args, Work work) {
 
 Napi::Value runAsync(Args& args, Work work) {
   args.checkBuffers();
-  auto* w = new OpWorker(args, std::move(work));  // deletes itself after OnOK
-  Napi::Promise p = w->promise();
+  auto* w = new OpWorker(args, std::move(work));  // deletes itself once it has settled
+  const Napi::Value p(args.env(), w->promise());
   w->Queue();
   return p;
 }
 
 Napi::Value opSync(const Napi::CallbackInfo& info) {
   const auto* def = static_cast<const OpDef*>(info.Data());
-  Args args(info, def->op);
-  Work work = def->prepare(args);
-  return runSync(args, std::move(work));
+  return guardCall(info.Env(), def->op, [&] {
+    Args args(info, def->op);
+    Work work = def->prepare(args);
+    return runSync(args, std::move(work));
+  });
 }
 
 Napi::Value opAsync(const Napi::CallbackInfo& info) {
   const auto* def = static_cast<const OpDef*>(info.Data());
-  Args args(info, def->op);
-  Work work = def->prepare(args);
-  return runAsync(args, std::move(work));
+  return guardCall(info.Env(), def->op, [&] {
+    Args args(info, def->op);
+    Work work = def->prepare(args);
+    return runAsync(args, std::move(work));
+  });
 }
 
 }  // namespace moe::addon

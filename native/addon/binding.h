@@ -92,11 +92,72 @@ class Args {
   std::vector<Buffer> buffers_;
 };
 
+// x · y for a size check, or a RangeError naming `field` past 2^53 elements: no typed array is that long, and
+// an int64 product of caller-given sizes that wrapped could otherwise match a real array's length.
+inline int64_t elementCount(Args& a, const char* field, int64_t x, int64_t y) {
+  constexpr int64_t kMax = int64_t(1) << 53;
+  if (x < 0 || y < 0 || (x != 0 && y > kMax / x)) a.rangeError(field, "has too many elements for its shape");
+  return x * y;
+}
+
 // How lib/errors.ts describes a value: "undefined", "the number 3", "a Float32Array", ...
 std::string describe(const Napi::Value& v);
 
 // The JS error for a kernel's status, "<op>: ...": RangeError for InvalidArgument, Error otherwise.
 Napi::Error statusError(Napi::Env env, const char* op, Status s);
+
+// Runs `body` (an export: reading the args, prepare, queueing) so that no C++ exception other than a
+// Napi::Error leaves it: node-addon-api turns only Napi::Error into a JS exception, and anything else escaping
+// a callback is std::terminate. A std::bad_alloc (a buffer sized by the arguments) becomes statusError's
+// OutOfMemory ("<op>: out of memory"), any other exception statusError's Internal.
+Napi::Value guardCall(Napi::Env env, const char* op, const std::function<Napi::Value()>& body);
+
+// An AsyncWorker that settles a Promise when its work is done, and survives its environment's teardown. A
+// worker_thread terminated while a call is in flight still gets the completion (Node waits for queued pool
+// work before it frees the environment, so the memory the work touches outlives it), but no JS can run by
+// then: the settle fails, and node-addon-api's completion path turns that failure into a Napi::Error it
+// cannot throw either, which aborts the whole process. Here the completion uses Node-API directly, drops the
+// settlement when the environment refuses it (nobody is left to observe the promise) and lets nothing it
+// throws escape.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  // A handle valid only in the callback that created the worker: return it from there.
+  napi_value promise() const { return promise_; }
+  void OnWorkComplete(Napi::Env env, napi_status status) override;
+
+ protected:
+  PromiseWorker(Napi::Env env, const char* op);
+  // On the JS thread once Execute has returned: the error to reject with, or an empty value to resolve with
+  // undefined. It may throw a Napi::Error (the promise then rejects with it).
+  virtual Napi::Value rejection() = 0;
+  const char* op() const { return op_; }
+
+ private:
+  void settle(napi_env env, napi_status status) noexcept;
+
+  const char* op_;
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
+};
+
+// The args object and every typed array read through Args, referenced until an async call settles (so none
+// can be collected meanwhile, even if the caller reassigns a field), and the check that none was detached or
+// resized while the work ran.
+class KeptArgs {
+ public:
+  explicit KeptArgs(const Args& args);
+  // The rejection naming the first array detached or resized since it was read, or an empty value.
+  Napi::Value changed(Napi::Env env, const char* op) const;
+
+ private:
+  struct Kept {
+    const char* field;
+    Napi::Reference<Napi::TypedArray> array;
+    size_t bytes;
+  };
+  Napi::ObjectReference args_;
+  std::vector<Kept> kept_;
+};
 
 // Run `work` now on the JS thread; throw statusError on failure. Returns undefined.
 Napi::Value runSync(Args& args, Work work);
@@ -115,7 +176,7 @@ struct OpDef {
   Prepare prepare;
 };
 
-// Generic exports for MOE_OP; info.Data() is the OpDef.
+// Generic exports for MOE_OP; info.Data() is the OpDef. Everything, prepare included, runs under guardCall.
 Napi::Value opSync(const Napi::CallbackInfo& info);
 Napi::Value opAsync(const Napi::CallbackInfo& info);
 

@@ -70,46 +70,23 @@ std::map<std::string, const CudaOpDef*>& opTable() {
   return t;
 }
 
-class CudaOpWorker : public Napi::AsyncWorker {
+class CudaOpWorker : public PromiseWorker {
  public:
-  CudaOpWorker(Args& args, CudaWork work)
-      : Napi::AsyncWorker(args.env(), args.op()), op_(args.op()), work_(std::move(work)),
-        deferred_(Napi::Promise::Deferred::New(args.env())), argsRef_(Napi::Persistent(args.object())) {
-    for (const Args::Buffer& b : args.buffers()) kept_.push_back({b.field, Napi::Persistent(b.array), b.bytes});
-  }
-  Napi::Promise promise() const { return deferred_.Promise(); }
+  CudaOpWorker(Args& args, CudaWork work) : PromiseWorker(args.env(), args.op()), work_(std::move(work)), kept_(args) {}
 
  protected:
   void Execute() override { result_ = guarded(work_); }
-  void OnOK() override {
-    Napi::Env env = Env();
+  Napi::Value rejection() override {
     work_ = nullptr;  // release device buffers (and temporaries) on the JS thread, before settling
-    for (const Kept& k : kept_) {
-      const Napi::TypedArray a = k.array.Value();
-      if (a.ByteLength() != k.bytes || (k.bytes > 0 && a.ArrayBuffer().IsDetached())) {
-        deferred_.Reject(Napi::Error::New(env, std::string(op_) + ": '" + k.field +
-                                                   "' was detached or resized while the op ran; its result is lost").Value());
-        return;
-      }
-    }
-    if (!result_.ok()) {
-      deferred_.Reject(resultError(env, op_, result_).Value());
-      return;
-    }
-    deferred_.Resolve(env.Undefined());
+    const Napi::Value lost = kept_.changed(Env(), op());
+    if (!lost.IsEmpty()) return lost;
+    if (!result_.ok()) return resultError(Env(), op(), result_).Value();
+    return Napi::Value();
   }
 
  private:
-  struct Kept {
-    const char* field;
-    Napi::Reference<Napi::TypedArray> array;
-    size_t bytes;
-  };
-  const char* op_;
   CudaWork work_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference argsRef_;
-  std::vector<Kept> kept_;
+  KeptArgs kept_;
   Result result_;
 };
 
@@ -124,25 +101,29 @@ const CudaOpDef* findCudaOp(const std::string& name) {
 
 Napi::Value cudaOpSync(const Napi::CallbackInfo& info) {
   const auto* def = static_cast<const CudaOpDef*>(info.Data());
-  Args args(info, def->op);
-  requireDevice(info.Env(), def->op);
-  CudaWork work = def->prepare(args);
-  args.checkBuffers();
-  const Result r = guarded(work);
-  if (!r.ok()) throw resultError(info.Env(), def->op, r);
-  return info.Env().Undefined();
+  return guardCall(info.Env(), def->op, [&] {
+    Args args(info, def->op);
+    requireDevice(info.Env(), def->op);
+    CudaWork work = def->prepare(args);
+    args.checkBuffers();
+    const Result r = guarded(work);
+    if (!r.ok()) throw resultError(info.Env(), def->op, r);
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Value cudaOpAsync(const Napi::CallbackInfo& info) {
   const auto* def = static_cast<const CudaOpDef*>(info.Data());
-  Args args(info, def->op);
-  requireDevice(info.Env(), def->op);
-  CudaWork work = def->prepare(args);
-  args.checkBuffers();
-  auto* w = new CudaOpWorker(args, std::move(work));  // deletes itself after OnOK
-  const Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return guardCall(info.Env(), def->op, [&] {
+    Args args(info, def->op);
+    requireDevice(info.Env(), def->op);
+    CudaWork work = def->prepare(args);
+    args.checkBuffers();
+    auto* w = new CudaOpWorker(args, std::move(work));  // deletes itself once it has settled
+    const Napi::Value p(info.Env(), w->promise());
+    w->Queue();
+    return p;
+  });
 }
 
 // ---- Staging ----

@@ -35,7 +35,8 @@ CudaWork prepareGroupedGemm(Args& a) {
   p.w_dtype = a.floatDtype("wDtype");
   p.out_dtype = a.floatDtype("outDtype");
   p.a = st.in("a", p.a_dtype, p.rows * p.k);
-  p.w = st.in("w", p.w_dtype, p.experts * p.n * p.k);
+  // Three int32 sizes: their int64 product can wrap, so it is checked (the other products here are of two).
+  p.w = st.in("w", p.w_dtype, moe::addon::elementCount(a, "w", p.experts * p.n, p.k));
   p.offsets = static_cast<const int32_t*>(st.in("offsets", DType::I32, p.experts + 1));
   if (const auto* h = static_cast<const int32_t*>(st.hostData("offsets"))) {
     bool ok = h[0] == 0 && h[p.experts] == p.rows;

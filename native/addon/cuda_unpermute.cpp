@@ -59,8 +59,9 @@ CudaWork prepareUnpermute(Args& a) {
     p.special_kind = static_cast<const int32_t*>(st.constant(kinds.data(), kinds.size() * sizeof(int32_t)));
   }
   if (n_const) {
-    p.wc = static_cast<const float*>(st.in("wc", DType::F32, n_const * 2 * H));
-    p.v = static_cast<const float*>(st.in("v", DType::F32, n_const * H));
+    // n_const is a caller's list length, not an int32 size: its products are checked against wrapping.
+    p.wc = static_cast<const float*>(st.in("wc", DType::F32, moe::addon::elementCount(a, "wc", 2 * n_const, H)));
+    p.v = static_cast<const float*>(st.in("v", DType::F32, moe::addon::elementCount(a, "v", n_const, H)));
   }
   const bool needs_x = n_const > 0 || n_copy > 0;
   if (needs_x || a.has("x")) {

@@ -171,14 +171,13 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
     return info.Env().Undefined();
   }
 
-  // A copy on a libuv thread; the typed array and this object stay referenced until it settles.
-  class CopyWorker : public Napi::AsyncWorker {
+  // A copy on a libuv thread; the typed array and this object stay referenced until it settles. A
+  // PromiseWorker: a worker_thread terminated during the copy must not abort the process.
+  class CopyWorker : public PromiseWorker {
    public:
     CopyWorker(Napi::Env env, const char* method, Napi::Object self, Napi::TypedArray array, DeviceMemPtr mem, bool up)
-        : Napi::AsyncWorker(env, method), method_(method), deferred_(Napi::Promise::Deferred::New(env)),
-          self_(Napi::Persistent(self)), array_(Napi::Persistent(array)), mem_(std::move(mem)), up_(up),
-          host_(hostData(array)), bytes_(array.ByteLength()) {}
-    Napi::Promise promise() const { return deferred_.Promise(); }
+        : PromiseWorker(env, method), self_(Napi::Persistent(self)), array_(Napi::Persistent(array)),
+          mem_(std::move(mem)), up_(up), host_(hostData(array)), bytes_(array.ByteLength()) {}
 
    protected:
     void Execute() override {
@@ -189,23 +188,20 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
       }
       if (err_ != cudaSuccess) cudaGetLastError();
     }
-    void OnOK() override {
+    Napi::Value rejection() override {
       Napi::Env env = Env();
       const Napi::TypedArray a = array_.Value();
       if (a.ByteLength() != bytes_ || (bytes_ > 0 && a.ArrayBuffer().IsDetached())) {
-        deferred_.Reject(Napi::Error::New(env, std::string("DeviceTensor.") + method_ +
-                                                   ": 'array' was detached or resized during the copy").Value());
-      } else if (err_ != cudaSuccess) {
-        deferred_.Reject(Napi::Error::New(env, std::string("DeviceTensor.") + method_ + ": CUDA error: " +
-                                                   cudaGetErrorName(err_) + ": " + cudaGetErrorString(err_)).Value());
-      } else {
-        deferred_.Resolve(env.Undefined());
+        return Napi::Error::New(env, std::string("DeviceTensor.") + op() + ": 'array' was detached or resized during the copy").Value();
       }
+      if (err_ != cudaSuccess) {
+        return Napi::Error::New(env, std::string("DeviceTensor.") + op() + ": CUDA error: " + cudaGetErrorName(err_) + ": " +
+                                         cudaGetErrorString(err_)).Value();
+      }
+      return Napi::Value();
     }
 
    private:
-    const char* method_;
-    Napi::Promise::Deferred deferred_;
     Napi::ObjectReference self_;
     Napi::Reference<Napi::TypedArray> array_;
     DeviceMemPtr mem_;
@@ -219,7 +215,7 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
     const DeviceMemPtr m = live(info.Env(), method);
     const Napi::TypedArray a = hostArray(info, method);
     auto* w = new CopyWorker(info.Env(), method, info.This().As<Napi::Object>(), a, m, up);
-    const Napi::Promise p = w->promise();
+    const Napi::Value p(info.Env(), w->promise());
     w->Queue();
     return p;
   }

@@ -61,6 +61,9 @@ moe::addon::Work preparePermute(Args& a) {
     }
   }
   k.segmentOf = seg.data;
+  // offsets is read (and its length checked) before anything is sized by experts: experts comes straight from
+  // the caller (up to 2^31 - 1), and the scratch below is then bounded by an array that really exists.
+  const moe::addon::Span<int32_t> off = a.i32("offsets", k.experts + 1);
   const moe::addon::Span<int32_t> ids = a.i32("ids", slots);
   std::vector<int64_t> real(static_cast<size_t>(k.experts), 0);
   for (int64_t i = 0; i < slots; ++i) {
@@ -74,7 +77,6 @@ moe::addon::Work preparePermute(Args& a) {
   k.ids = ids.data;
 
   // Segment s gets rows offsets[s] .. offsets[s+1]-1: enough for its real rows, inside [0, rowCount).
-  const moe::addon::Span<int32_t> off = a.i32("offsets", k.experts + 1);
   if (off.data[0] != 0) a.rangeError("offsets", "must start at 0, got " + std::to_string(off.data[0]));
   for (int64_t s = 0; s < k.experts; ++s) {
     if (off.data[s + 1] < off.data[s]) {

@@ -23,6 +23,10 @@ struct Binding {
 
 std::vector<Binding>& registry();
 
+// The JS function for an entry (info.Data() is the entry's data). It never lets a C++ exception out: a
+// Napi::Error becomes the JS exception, or is dropped when the environment is terminating.
+Napi::Function exportedFunction(Napi::Env env, const Binding& b);
+
 struct Registrar {
   Registrar(const char* name, Callback fn, void* data = nullptr) { registry().push_back({name, fn, data}); }
 };

@@ -1,10 +1,11 @@
-// Every problem the fuzz suite found, reproduced exactly. Fixed ones are plain tests (regressions);
-// open ones are `test.failing` (they pass while the bug is there, and fail once it is fixed: then drop
-// `.failing` and the matching entry of test/fuzz/known.ts).
+// Every problem the fuzz suite found, reproduced exactly. Fixed ones are plain tests (regressions); open ones
+// go in a describe('open') as `test.failing` (they pass while the bug is there, and fail once it is fixed:
+// then move them here without `.failing` and drop the matching entry of test/fuzz/known.ts).
 
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { MoELayer } from '../../lib/layer';
+import { MAX_TYPED_ARRAY_LENGTH } from '../../lib/limits';
 import { loadNative } from '../../lib/native';
 import { convert } from '../../lib/ops/convert';
 import { groupedGemm } from '../../lib/ops/grouped_gemm';
@@ -78,43 +79,62 @@ describe('fixed (regressions)', () => {
     expectArgError(() => route({ method: 'external', ids: i32([0, 2 ** 31]), experts: 4 }), RangeError, 'ids.shape');
     expectArgError(() => routerStats({ ids: i32([0, 2 ** 31]), scores: f32([0, 4]) }), RangeError, 'ids.shape');
   });
-});
 
-describe('open', () => {
-  // Owner: native/addon (permute.cpp, binding.cpp). The binding reads experts (up to 2^31 - 1), allocates
-  // std::vector<int64_t>(experts), and only then reads 'offsets' (experts + 1 elements); opSync / opAsync call
-  // prepare() outside runGuarded, so a std::bad_alloc there is std::terminate: the process dies.
+  // native/addon/permute.cpp read experts (up to 2^31 - 1) and allocated std::vector<int64_t>(experts) before
+  // it read 'offsets' (experts + 1 elements); and opSync / opAsync called prepare() outside the bad_alloc
+  // guard, so a std::bad_alloc there was std::terminate: the process died.
   const addon = loadNative();
-  (addon ? test.failing : test.skip)('permute binding: a huge experts with a short offsets is a RangeError, not an abort', () => {
-    const code = `
+  (addon ? test : test.skip)('permute binding: a huge experts with a short offsets is a RangeError, and an allocation failure while reading the arguments an Error (both aborted the process)', () => {
+    const call = (experts: string, offsets: string): string => `
       const a = require('./lib/native.ts').loadNative();
-      try {
-        a.permute({ x: new Float32Array(2), xDtype: 'f32', tokens: 2, hidden: 1, kmax: 1, ids: Int32Array.of(0, -1),
-          experts: 2 ** 31 - 1, totalExperts: 1, segmentOf: Int32Array.of(0), offsets: Int32Array.of(0, 1), rowCount: 1,
-          scale: 1, rows: new Float32Array(1), slotToRow: new Int32Array(2), rowToToken: new Int32Array(1) });
-        console.log('returned');
-      } catch (e) { console.log(e.constructor.name + ': ' + e.message); }`;
-    const r = child(code, 60_000, 6144);
-    expect(r.out).toMatch(/^RangeError: permute: '/);
-    expect(r.status).toBe(0);
+      const offsets = ${offsets};
+      for (const name of ['permute', 'permuteAsync']) {
+        try {
+          a[name]({ x: new Float32Array(2), xDtype: 'f32', tokens: 2, hidden: 1, kmax: 1, ids: Int32Array.of(0, -1),
+            experts: ${experts}, totalExperts: 1, segmentOf: Int32Array.of(0), offsets, rowCount: 1,
+            scale: 1, rows: new Float32Array(1), slotToRow: new Int32Array(2), rowToToken: new Int32Array(1) });
+          console.log('returned');
+        } catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+      }`;
+    const short = child(call('2 ** 31 - 1', 'Int32Array.of(0, 1)'), 60_000, 6144);
+    expect(short.out).toBe("RangeError: permute: 'offsets' must have 2147483648 elements, got 2\n".repeat(2));
+    expect(short.status).toBe(0);
+    // A real offsets of 2^28 + 1 elements (1 GiB, never touched) passes the length check; the binding's
+    // 2 GiB of per-segment counts then cannot be had under a 3 GiB address-space limit: std::bad_alloc in prepare.
+    const oom = child(call('2 ** 28', 'new Int32Array(2 ** 28 + 1)'), 60_000, 3072);
+    expect(oom.out).toBe('Error: permute: out of memory\n'.repeat(2));
+    expect(oom.status).toBe(0);
   });
 
-  // Owner: lib/ops/unpermute.ts. Validation checks a caller's out but not whether tokens × hidden can be
-  // allocated at all; the backends then throw V8's unnamed "Invalid typed array length".
-  test.failing('unpermute: tokens × hidden past the typed-array limit is a RangeError naming an argument', () => {
-    expectArgError(() => unpermute({ y: f32([0, 2 ** 20]), ids: i32([2 ** 13, 0]), weights: f32([2 ** 13, 0]), slotToRow: i32([2 ** 13, 0]) },
-      { backend: 'reference' }), RangeError, 'out');
+  // lib/ops/unpermute.ts checked a caller's out but not whether tokens × hidden could be allocated at all; the
+  // backends then threw V8's unnamed "Invalid typed array length".
+  test('unpermute: tokens × hidden past the typed-array limit is a RangeError naming out', () => {
+    // 2^62 elements: past every engine's limit.
+    const T = 2 ** 31 - 1;
+    expectArgError(() => unpermute({ y: f32([0, T]), ids: i32([T, 0]), weights: f32([T, 0]), slotToRow: i32([T, 0]) }, { backend: 'reference' }), RangeError, 'out');
+    // The finding itself, 2^33 elements: past Node 20's 2^32 (engines that allow that length fail for memory instead).
+    if (MAX_TYPED_ARRAY_LENGTH < 2 ** 33) {
+      expectArgError(() => unpermute({ y: f32([0, 2 ** 20]), ids: i32([2 ** 13, 0]), weights: f32([2 ** 13, 0]), slotToRow: i32([2 ** 13, 0]) },
+        { backend: 'reference' }), RangeError, 'out');
+    }
   });
 
-  // Owner: lib/layer.ts. resolve() accepts any safe integer size; MoELayer.random then fails in a typed-array
-  // allocation with V8's "Invalid typed array length" instead of naming the config field.
-  test.failing('MoELayer.random: sizes whose weights cannot be allocated are a RangeError naming the config', () => {
+  // lib/layer.ts: resolve() accepted any safe integer size; MoELayer.random then failed in a typed-array
+  // allocation with V8's "Invalid typed array length" instead of naming the config.
+  test('MoELayer.random: sizes whose weights cannot be allocated are a RangeError naming the config', () => {
     expectArgError(() => MoELayer.random({ hidden: 2 ** 40, intermediate: 4, experts: 4, topK: 2 }), RangeError, 'config');
+    // int32 sizes whose product is past every engine's typed-array limit: w1 [4, 2^31, 2^31 - 1], about 2^63 elements.
+    const huge = { hidden: 2 ** 31 - 1, intermediate: 2 ** 30, experts: 4, topK: 2 };
+    expectArgError(() => MoELayer.random(huge), RangeError, 'config');
+    expectArgError(() => new MoELayer(huge, { w1: f32([0]), w2: f32([0]) }), RangeError, 'config');
+    // w1 [8, 2 · 2^12, 2^20] = 2^36 elements: past Node 20's 2^32 (where a longer array may exist, a length check
+    // cannot see it; MoELayer.random then names the config when the allocation fails).
+    if (MAX_TYPED_ARRAY_LENGTH < 2 ** 36) expectArgError(() => MoELayer.random({ hidden: 2 ** 20, intermediate: 2 ** 12, experts: 8, topK: 2 }), RangeError, 'config');
   });
 
-  // Owner: lib/reference/grouped_gemm.ts. With n = 0 there is nothing to write, yet the reference visits all
+  // lib/reference/grouped_gemm.ts: with n = 0 there is nothing to write, yet the reference visited all
   // 2^31 - 1 rows (about 13 s here; the cpu backend takes 0.2 s).
-  test.failing('reference grouped_gemm: 2^31 - 1 rows of an empty product return at once', () => {
+  test('reference grouped_gemm: 2^31 - 1 rows of an empty product return at once', () => {
     const code = `
       require('./lib/ops/grouped_gemm.ts').groupedGemm({ a: { data: new Float32Array(0), shape: [2 ** 31 - 1, 0], dtype: 'f32' },
         w: { data: new Float32Array(0), shape: [1, 0, 0], dtype: 'f32' } }, { backend: 'reference' });

@@ -26,17 +26,7 @@ export interface KnownBinding {
 
 export const KNOWN: Known[] = [];
 
-export const KNOWN_BINDING: KnownBinding[] = [
-  {
-    // native/addon/permute.cpp allocates std::vector<int64_t>(experts) before it reads 'offsets' (which must
-    // have experts + 1 elements), and opSync / opAsync (native/addon/binding.cpp) run prepare() outside the
-    // bad_alloc guard: experts = 2^31 - 1 touches 16 GB, or with less memory std::bad_alloc -> std::terminate.
-    id: 'permute binding: huge experts allocates before offsets are checked',
-    op: 'permute',
-    field: 'experts',
-    values: (v) => typeof v === 'number' && v > 1 << 24,
-  },
-];
+export const KNOWN_BINDING: KnownBinding[] = [];
 
 /** The known issue a failure matches, or null. */
 export function knownIssue(target: string, backend: string, mutation: string, message: string): Known | null {
