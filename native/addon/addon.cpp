@@ -7,8 +7,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <set>
 #include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
+#endif
 
 #include "../cpu/cpu_features.h"
 #include "../cpu/thread_pool.h"
@@ -47,9 +52,27 @@ Napi::Object cudaCapabilities(Napi::Env env) {
   return o;
 }
 
+// Node unloads (dlclose) an addon once the last environment that loaded it is gone, e.g. when the only
+// worker_thread using it exits. But the CPU thread pool (native/cpu/thread_pool.cpp) is process-wide and never
+// stopped: its threads run this library's code for the life of the process, and would then run unmapped code
+// (a SIGSEGV, seen when only worker threads load the addon). So the library pins itself on first load:
+// re-opening it with RTLD_NODELETE keeps it mapped until the process exits.
+void pinLibrary() {
+#if defined(__unix__) || defined(__APPLE__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&pinLibrary), &info) != 0 && info.dli_fname != nullptr) {
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);  // a handle never closed, on purpose
+    }
+  });
+#endif
+}
+
 class MoeAddon : public Napi::Addon<MoeAddon> {
  public:
   MoeAddon(Napi::Env env, Napi::Object exports) {
+    pinLibrary();
     // Resolve the initial SIMD path at load, so an unknown MOE_SIMD warns now, not at the first op.
     const auto& simd = simdChoice();
     if (!simd.warning.empty()) std::fprintf(stderr, "%s\n", simd.warning.c_str());

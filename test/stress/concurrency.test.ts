@@ -53,6 +53,14 @@ describe('concurrency', () => {
     expect(r.json?.problems).toEqual([]);
   }, 130_000);
 
+  // Was a SIGSEGV (native/addon/addon.cpp): Node unloads an addon when the last environment that loaded it is
+  // gone, but the CPU thread pool's threads keep running its code; the addon now pins itself (RTLD_NODELETE).
+  nativeTest(`an addon loaded only by a worker thread stays loaded after the worker exits${why}`, () => {
+    const r = runChild('workers.child.ts', ['unload']);
+    expect(r.status).toBe(0);
+    expect(r.json?.problems).toEqual([]);
+  }, 130_000);
+
   nativeTest(`a buffer detached while an async call is in flight makes the call reject, for every array of every native op${why}`, () => {
     const r = report('detach.child.ts');
     console.log(`detach in flight: ${(r.covered as string[]).length} (op, array) pairs: ${(r.covered as string[]).join(', ')}`);
