@@ -12,11 +12,12 @@
 import type { BackendChoice, OpOptions } from './backends/backend';
 import type { FloatDType } from './dtype';
 import { Check } from './errors';
+import { MAX_TYPED_ARRAY_LENGTH } from './limits';
 import { groupedGemm, groupedGemmAsync } from './ops/grouped_gemm';
 import type { Activation, GluLayout, GroupedGemmArgs, GroupedGemmResult } from './ops/grouped_gemm.types';
-import { permute, permuteAsync } from './ops/permute';
+import { MAX_EXPERTS, permute, permuteAsync } from './ops/permute';
 import type { PermuteArgs, PermuteResult } from './ops/permute.types';
-import { route, routeAsync } from './ops/route';
+import { route, routeAsync, validateRoute } from './ops/route';
 import type { RouteArgs, RouteResult } from './ops/route.types';
 import { routerStats, routerStatsAsync } from './ops/router_stats';
 import type { RouterStats, RouterStatsArgs } from './ops/router_stats.types';
@@ -24,9 +25,12 @@ import { unpermute, unpermuteAsync } from './ops/unpermute';
 import type { UnpermuteArgs, UnpermuteResult } from './ops/unpermute.types';
 import { Tensor, TensorLike, toTensor } from './tensor';
 import { Rng } from './random';
-import { convert } from './ops/convert';
+import { LayerWorkspace, WorkspaceLease } from './layer_workspace';
+import { convert, overlaps } from './ops/convert';
 
-/** Routing options of a layer: everything `route` takes except the per-call tensors and k. */
+/** Routing options of a layer: everything `route` takes except what the layer sets itself (logits, k, experts,
+ *  the selection bias and the zero gate) and the per-call tensors (external ids / weights, prune masks). The
+ *  method is a scored one; external routing is per call (`forward({ routing })`). */
 export type RouterConfig = Omit<RouteArgs, 'logits' | 'ids' | 'weights' | 'experts' | 'k' | 'zeroGateExperts' | 'bias'>;
 
 export interface MoELayerConfig {
@@ -108,6 +112,9 @@ export interface ForwardArgs {
   /** External routing (hash, frozen StableMoE or task-level routers, SPEC §7): ids [T, k] in [-1, E_all) and
    *  optional weights [T, k]. The router network is not run; `logits` and `stats` are then absent. */
   routing?: { ids: TensorLike | Int32Array; weights?: TensorLike | Float32Array };
+  /** Where to write `out` [T, H] (the array type of x's dtype, exactly T·H elements); it may be exactly
+   *  `residual`'s memory (an in-place residual add), no other input's. Default: a new array. */
+  out?: Float32Array | Uint16Array;
 }
 
 export interface ForwardResult {
@@ -128,25 +135,31 @@ type Resolved = Required<Omit<MoELayerConfig, 'sharedExpert' | 'router'>> & {
   totalExperts: number;
 };
 
+const I32_MAX = 2147483647;
+
 function resolve(cfg: MoELayerConfig): Resolved {
   const c = new Check('MoELayer');
   c.object('config', cfg);
-  const hidden = c.int('config.hidden', cfg.hidden, 1);
-  const intermediate = c.int('config.intermediate', cfg.intermediate, 1);
-  const experts = c.int('config.experts', cfg.experts, 1);
-  const zeroExperts = c.int('config.zeroExperts', cfg.zeroExperts ?? 0, 0);
-  const copyExperts = c.int('config.copyExperts', cfg.copyExperts ?? 0, 0);
-  const constantExperts = c.int('config.constantExperts', cfg.constantExperts ?? 0, 0);
+  // Every size reaches the kernels as an int32, and the experts of all kinds together are bounded as route's.
+  const hidden = c.int('config.hidden', cfg.hidden, 1, I32_MAX);
+  const intermediate = c.int('config.intermediate', cfg.intermediate, 1, I32_MAX);
+  const experts = c.int('config.experts', cfg.experts, 1, MAX_EXPERTS);
+  const zeroExperts = c.int('config.zeroExperts', cfg.zeroExperts ?? 0, 0, MAX_EXPERTS);
+  const copyExperts = c.int('config.copyExperts', cfg.copyExperts ?? 0, 0, MAX_EXPERTS);
+  const constantExperts = c.int('config.constantExperts', cfg.constantExperts ?? 0, 0, MAX_EXPERTS);
   const totalExperts = experts + zeroExperts + copyExperts + constantExperts;
+  if (totalExperts > MAX_EXPERTS) {
+    c.range('config.experts', `plus the zero, copy and constant experts must be at most ${MAX_EXPERTS}, got ${totalExperts}`);
+  }
   const topK = c.int('config.topK', cfg.topK, 1, totalExperts);
   const activation = c.oneOf('config.activation', cfg.activation ?? 'swiglu', ['none', 'relu', 'gelu', 'gelu_tanh', 'silu', 'swiglu', 'geglu', 'tanh', 'sigmoid'] as const);
   const routerLayers = cfg.routerLayers ?? 1;
   if (routerLayers !== 1 && routerLayers !== 2) c.range('config.routerLayers', `must be 1 or 2, got ${String(routerLayers)}`);
-  const sharedExpert = cfg.sharedExpert === undefined ? undefined : { intermediate: c.int('config.sharedExpert.intermediate', c.object('config.sharedExpert', cfg.sharedExpert).intermediate, 1) };
-  return {
+  const sharedExpert = cfg.sharedExpert === undefined ? undefined : { intermediate: c.int('config.sharedExpert.intermediate', c.object('config.sharedExpert', cfg.sharedExpert).intermediate, 1, I32_MAX) };
+  const resolved: Resolved = {
     hidden, intermediate, experts, topK, totalExperts, zeroExperts, copyExperts, constantExperts, activation, routerLayers, sharedExpert,
-    router: cfg.router === undefined ? { method: 'softmax_topk', renormalize: true } : (c.object('config.router', cfg.router) as RouterConfig),
-    routerHidden: c.int('config.routerHidden', cfg.routerHidden ?? 8 * totalExperts, 1),
+    router: routerConfig(c, cfg.router),
+    routerHidden: c.int('config.routerHidden', cfg.routerHidden ?? 8 * totalExperts, 1, I32_MAX),
     routerBias: c.bool('config.routerBias', cfg.routerBias ?? false),
     selectionBias: c.bool('config.selectionBias', cfg.selectionBias ?? false),
     gatingResidual: c.bool('config.gatingResidual', cfg.gatingResidual ?? false),
@@ -156,15 +169,144 @@ function resolve(cfg: MoELayerConfig): Resolved {
     inputScale: c.num('config.inputScale', cfg.inputScale ?? 1),
     dtype: c.oneOf('config.dtype', cfg.dtype ?? 'f32', ['f32', 'bf16', 'f16'] as const),
   };
+  checkRouter(resolved);
+  // Weights of these shapes must fit one typed array each: MoELayer.random allocates them, and given weights
+  // of a larger shape cannot exist.
+  for (const [name, spec] of Object.entries(weightSpecs(resolved))) {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    if (n > MAX_TYPED_ARRAY_LENGTH) {
+      c.range('config', `sizes need weights.${name} [${spec.shape.join(', ')}] = ${n} elements, more than one typed array holds (${MAX_TYPED_ARRAY_LENGTH})`);
+    }
+  }
+  return resolved;
+}
+
+/** Arguments of `route` that the layer fills in itself, and where each comes from. */
+const SET_BY_LAYER: Readonly<Record<string, string>> = {
+  logits: 'the router network computes them',
+  k: 'config.topK',
+  experts: 'config.experts plus the zero, copy and constant experts',
+  bias: 'weights.selectionBias, with config.selectionBias',
+  zeroGateExperts: 'config.zeroExperts, with config.zeroGateRenormalize',
+  ids: 'external routing is per call: forward({ routing })',
+  weights: 'external routing is per call: forward({ routing })',
+};
+
+/** config.router as the layer keeps it: a copy (a caller mutating their object later changes nothing), with
+ *  the options that are the layer's own or per call refused. checkRouter validates the rest. */
+function routerConfig(c: Check, v: unknown): RouterConfig {
+  if (v === undefined) return { method: 'softmax_topk', renormalize: true };
+  const r: Record<string, unknown> = { ...c.object('config.router', v) };
+  for (const [key, from] of Object.entries(SET_BY_LAYER)) {
+    if (r[key] !== undefined) c.range(`config.router.${key}`, `is set by the layer (${from})`);
+  }
+  if (r.method === 'external') {
+    c.range('config.router.method', "cannot be 'external' in a layer config (external routing is per call: forward({ routing }))");
+  }
+  if (r.capacity !== undefined) r.capacity = { ...c.object('config.router.capacity', r.capacity) };
+  if (r.prune !== undefined) {
+    const p: Record<string, unknown> = (r.prune = { ...c.object('config.router.prune', r.prune) });
+    for (const mask of ['protect', 'dropAll']) {
+      // A [tokens] mask fits one input only; a layer sees a different token count on every call.
+      if (p[mask] !== undefined) c.range(`config.router.prune.${mask}`, 'is a per-token mask, so it cannot be part of a layer config (only prune.beta can)');
+    }
+  }
+  return r as RouterConfig;
+}
+
+/** Checks, with zero tokens, the route call forward() makes (routeCall), so that a bad router option fails in
+ *  the constructor instead of at the first forward. route's messages are kept; the argument they name becomes
+ *  the config field it came from. */
+function checkRouter(cfg: Resolved): void {
+  const N = cfg.totalExperts;
+  const bias: Tensor<'f32'> | undefined = cfg.selectionBias ? { data: new Float32Array(N), shape: [N], dtype: 'f32' } : undefined;
+  try {
+    validateRoute(routeCall(cfg, { data: new Float32Array(0), shape: [0, N], dtype: 'f32' }, bias));
+  } catch (e) {
+    const m = e instanceof TypeError || e instanceof RangeError ? /^route: '([^']*)'([\s\S]*)$/.exec(e.message) : null;
+    if (!m) throw e;
+    const arg = m[1]!;
+    const root = arg.split(/[.[]/)[0]!;
+    const field = root === 'k' || (root === 'kmax' && cfg.router.kmax === undefined) ? 'config.topK'
+      : root === 'bias' ? 'config.selectionBias'
+        : root === 'zeroGateExperts' ? 'config.zeroGateRenormalize'
+          : root === 'logits' || root === 'experts' ? 'config.experts'
+            : `config.router.${arg}`;
+    throw new ((e as Error).constructor as typeof RangeError)(`MoELayer: '${field}'${m[2]!}`);
+  }
 }
 
 const isGlu = (a: Activation): boolean => a === 'swiglu' || a === 'geglu';
 const isThreshold = (m: RouteArgs['method']): boolean => m === 'xmoe_threshold' || m === 'top_p';
 
+/** Expert ids of the zero-computation experts, by kind (see the layout at the top of this file). */
+function specialIds(cfg: Resolved): { constant: number[]; copy: number[]; zero: number[] } {
+  const { experts: E, constantExperts: nc, copyExperts: ncp, zeroExperts: nz } = cfg;
+  const range = (start: number, n: number): number[] => Array.from({ length: n }, (_, i) => start + i);
+  return { constant: range(E, nc), copy: range(E + nc, ncp), zero: range(E + nc + ncp, nz) };
+}
+
+/** The route call for router logits: the config's router options, topK as k (as kmax for the threshold
+ *  methods, unless router.kmax is set), the selection bias and MoE++'s zero gate. */
+function routeCall(cfg: Resolved, logits: Tensor, bias: Tensor | undefined): RouteArgs {
+  const zero = specialIds(cfg).zero;
+  return {
+    ...cfg.router,
+    logits,
+    ...(isThreshold(cfg.router.method) ? { kmax: cfg.router.kmax ?? cfg.topK } : { k: cfg.topK }),
+    ...(bias ? { bias } : {}),
+    ...(cfg.zeroGateRenormalize && zero.length ? { zeroGateExperts: zero, renormalize: true } : {}),
+  };
+}
+
+type WeightName = keyof MoELayerWeights;
+
+interface WeightSpec {
+  shape: number[];
+  /** Dimension names, for messages. */
+  dims: string[];
+  /** Always f32 (router, biases, constant experts: SPEC §0), or the config's dtype (the FFN weights). */
+  f32: boolean;
+  /** MoELayer.random's init: uniform ±1/sqrt(fanIn), or standard normal (the constant experts' v). */
+  fanIn: number | 'normal';
+}
+
+/** The weights a config uses, with their shapes, in MoELayer.random's draw order (it fixes the seeded values). */
+function weightSpecs(cfg: Resolved): Partial<Record<WeightName, WeightSpec>> {
+  const { hidden: H, intermediate: I, experts: E, totalExperts: N, routerHidden: RH, constantExperts: nc } = cfg;
+  const glu = isGlu(cfg.activation);
+  const w1Rows = glu ? 2 * I : I;
+  const sI = cfg.sharedExpert?.intermediate ?? 0;
+  const specs: Partial<Record<WeightName, WeightSpec>> = {};
+  const add = (on: boolean, name: WeightName, shape: number[], dims: string[], f32: boolean, fanIn: number | 'normal'): void => {
+    if (on) specs[name] = { shape, dims, f32, fanIn };
+  };
+  add(true, 'w1', [E, w1Rows, H], ['experts', glu ? '2*intermediate' : 'intermediate', 'hidden'], false, H);
+  add(true, 'w2', [E, H, I], ['experts', 'hidden', 'intermediate'], false, I);
+  add(cfg.routerLayers === 1, 'router', [N, H], ['expertsAll', 'hidden'], true, H);
+  add(cfg.routerLayers === 2, 'router1', [RH, H], ['routerHidden', 'hidden'], true, H);
+  add(cfg.routerLayers === 2, 'router2', [N, RH], ['expertsAll', 'routerHidden'], true, RH);
+  add(cfg.routerBias, 'routerBias', [N], ['expertsAll'], true, 1);
+  add(cfg.selectionBias, 'selectionBias', [N], ['expertsAll'], true, 100);
+  add(cfg.gatingResidual, 'gatingResidual', [N, N], ['expertsAll', 'expertsAll'], true, N);
+  add(cfg.expertBias, 'b1', [E, w1Rows], ['experts', 'w1 rows'], true, H);
+  add(cfg.expertBias, 'b2', [E, H], ['experts', 'hidden'], true, I);
+  add(sI > 0, 'sharedW1', [1, glu ? 2 * sI : sI, H], ['1', 'shared rows', 'hidden'], false, H);
+  add(sI > 0, 'sharedW2', [1, H, sI], ['1', 'hidden', 'shared intermediate'], false, sI);
+  add(nc > 0, 'constantWc', [nc, 2, H], ['constantExperts', '2', 'hidden'], true, H);
+  add(nc > 0, 'constantV', [nc, H], ['constantExperts', 'hidden'], true, 'normal');
+  return specs;
+}
+
+/** Every weight name, in the order the constructor checks them. */
+const WEIGHT_NAMES: readonly WeightName[] = ['router', 'routerBias', 'router1', 'router2', 'selectionBias', 'gatingResidual',
+  'w1', 'w2', 'b1', 'b2', 'sharedW1', 'sharedW2', 'constantWc', 'constantV'];
+
 export class MoELayer {
   readonly config: Readonly<Resolved>;
   private readonly w: Readonly<Record<string, Tensor | undefined>>;
   readonly backend: BackendChoice;
+  private readonly ws = new LayerWorkspace();
 
   /** Validates the config and every weight's dtype and shape now, so `forward` fails only on its input. */
   constructor(config: MoELayerConfig, weights: MoELayerWeights, opts: OpOptions = {}) {
@@ -172,83 +314,61 @@ export class MoELayer {
     const c = new Check('MoELayer');
     c.object('weights', weights);
     this.backend = c.oneOf('backend', opts.backend ?? 'auto', ['auto', 'reference', 'cpu', 'cuda'] as const);
-    const { hidden: H, intermediate: I, experts: E, totalExperts: N } = cfg;
-    const f32 = ['f32'] as const;
-    const wdt = [cfg.dtype] as const;
-    const need = (name: keyof MoELayerWeights, on: boolean, shape: number[], dtypes: readonly ('f32' | 'bf16' | 'f16')[], dims: string[]): Tensor | undefined => {
+    const specs = weightSpecs(cfg);
+    const w: Partial<Record<WeightName, Tensor>> = {};
+    for (const name of WEIGHT_NAMES) {
       const v = weights[name];
-      if (!on) {
-        if (v !== undefined) c.range(`weights.${name}`, `is given but the config does not use it`);
-        return undefined;
+      const spec = specs[name];
+      if (!spec) {
+        if (v !== undefined) c.range(`weights.${name}`, 'is given but the config does not use it');
+        continue;
       }
-      if (v === undefined) c.type(`weights.${name}`, `a tensor [${dims.join(', ')}] = [${shape.join(', ')}]`, v);
-      return toTensor(c, `weights.${name}`, v, { dtypes, shape, dims });
-    };
-    const w1Rows = isGlu(cfg.activation) ? 2 * I : I;
-    const sI = cfg.sharedExpert?.intermediate ?? 0;
-    const sRows = isGlu(cfg.activation) ? 2 * sI : sI;
-    this.w = {
-      router: need('router', cfg.routerLayers === 1, [N, H], f32, ['expertsAll', 'hidden']),
-      routerBias: need('routerBias', cfg.routerBias, [N], f32, ['expertsAll']),
-      router1: need('router1', cfg.routerLayers === 2, [cfg.routerHidden, H], f32, ['routerHidden', 'hidden']),
-      router2: need('router2', cfg.routerLayers === 2, [N, cfg.routerHidden], f32, ['expertsAll', 'routerHidden']),
-      selectionBias: need('selectionBias', cfg.selectionBias, [N], f32, ['expertsAll']),
-      gatingResidual: need('gatingResidual', cfg.gatingResidual, [N, N], f32, ['expertsAll', 'expertsAll']),
-      w1: need('w1', true, [E, w1Rows, H], wdt, ['experts', isGlu(cfg.activation) ? '2*intermediate' : 'intermediate', 'hidden']),
-      w2: need('w2', true, [E, H, I], wdt, ['experts', 'hidden', 'intermediate']),
-      b1: need('b1', cfg.expertBias, [E, w1Rows], f32, ['experts', 'w1 rows']),
-      b2: need('b2', cfg.expertBias, [E, H], f32, ['experts', 'hidden']),
-      sharedW1: need('sharedW1', sI > 0, [1, sRows, H], wdt, ['1', 'shared rows', 'hidden']),
-      sharedW2: need('sharedW2', sI > 0, [1, H, sI], wdt, ['1', 'hidden', 'shared intermediate']),
-      constantWc: need('constantWc', cfg.constantExperts > 0, [cfg.constantExperts, 2, H], f32, ['constantExperts', '2', 'hidden']),
-      constantV: need('constantV', cfg.constantExperts > 0, [cfg.constantExperts, H], f32, ['constantExperts', 'hidden']),
-    };
+      if (v === undefined) c.type(`weights.${name}`, `a tensor [${spec.dims.join(', ')}] = [${spec.shape.join(', ')}]`, v);
+      w[name] = toTensor(c, `weights.${name}`, v, { dtypes: spec.f32 ? ['f32'] : [cfg.dtype], shape: spec.shape, dims: spec.dims });
+    }
+    this.w = w;
   }
 
   /** Random weights (uniform ±1/sqrt(fan_in), seeded) for demos, tests and benchmarks. */
   static random(config: MoELayerConfig, seed = 1, opts: OpOptions = {}): MoELayer {
     const cfg = resolve(config);
     const rng = new Rng(seed);
-    const { hidden: H, intermediate: I, experts: E, totalExperts: N } = cfg;
-    const glu = isGlu(cfg.activation) ? 2 : 1;
-    const f32t = (shape: number[], fanIn: number): Tensor<'f32'> => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const s = 1 / Math.sqrt(Math.max(1, fanIn));
-      return { data: rng.f32(n, -s, s), shape, dtype: 'f32' };
-    };
-    const wt = (shape: number[], fanIn: number): Tensor => {
-      const t = f32t(shape, fanIn);
-      return cfg.dtype === 'f32' ? t : convert({ x: t, to: cfg.dtype }, opts).y;
-    };
-    const sI = cfg.sharedExpert?.intermediate ?? 0;
-    const weights: MoELayerWeights = {
-      w1: wt([E, glu * I, H], H),
-      w2: wt([E, H, I], I),
-      ...(cfg.routerLayers === 1 ? { router: f32t([N, H], H) } : { router1: f32t([cfg.routerHidden, H], H), router2: f32t([N, cfg.routerHidden], cfg.routerHidden) }),
-      ...(cfg.routerBias ? { routerBias: f32t([N], 1) } : {}),
-      ...(cfg.selectionBias ? { selectionBias: f32t([N], 100) } : {}),
-      ...(cfg.gatingResidual ? { gatingResidual: f32t([N, N], N) } : {}),
-      ...(cfg.expertBias ? { b1: f32t([E, glu * I], H), b2: f32t([E, H], I) } : {}),
-      ...(sI > 0 ? { sharedW1: wt([1, glu * sI, H], H), sharedW2: wt([1, H, sI], sI) } : {}),
-      ...(cfg.constantExperts > 0 ? { constantWc: f32t([cfg.constantExperts, 2, H], H), constantV: { data: Float32Array.from({ length: cfg.constantExperts * H }, () => rng.normal()), shape: [cfg.constantExperts, H], dtype: 'f32' } } : {}),
-    };
-    return new MoELayer(config, weights, opts);
+    const weights: Partial<Record<WeightName, Tensor>> = {};
+    try {
+      for (const [name, spec] of Object.entries(weightSpecs(cfg)) as [WeightName, WeightSpec][]) {
+        const n = spec.shape.reduce((a, b) => a * b, 1);
+        const s = spec.fanIn === 'normal' ? 0 : 1 / Math.sqrt(Math.max(1, spec.fanIn));
+        const data = spec.fanIn === 'normal' ? Float32Array.from({ length: n }, () => rng.normal()) : rng.f32(n, -s, s);
+        const t: Tensor<'f32'> = { data, shape: spec.shape, dtype: 'f32' };
+        weights[name] = spec.f32 || cfg.dtype === 'f32' ? t : convert({ x: t, to: cfg.dtype }, opts).y;
+      }
+    } catch (e) {
+      // resolve() kept every weight within the typed-array length; the memory for all of them may still be missing.
+      if (e instanceof RangeError && /allocation failed|Invalid typed array length/.test(e.message)) {
+        new Check('MoELayer').range('config', `sizes need weights that cannot be allocated (${e.message})`);
+      }
+      throw e;
+    }
+    return new MoELayer(config, weights as MoELayerWeights, opts);
   }
 
   /** Expert ids of the zero-computation experts, by kind (see the layout at the top of this file). */
   specialExperts(): { constant: number[]; copy: number[]; zero: number[] } {
-    const { experts: E, constantExperts: nc, copyExperts: ncp, zeroExperts: nz } = this.config;
-    const range = (start: number, n: number): number[] => Array.from({ length: n }, (_, i) => start + i);
-    return { constant: range(E, nc), copy: range(E + nc, ncp), zero: range(E + nc + ncp, nz) };
+    return specialIds(this.config);
   }
 
   /** out = Σ_slots w · expert(u) (+ shared expert) (+ residual); see the data path at the top of this file. */
   forward(args: ForwardArgs): ForwardResult {
     const o: OpOptions = { backend: this.backend };
-    const steps = this.steps(args);
-    for (let r = steps.next(); ; ) {
-      if (r.done) return r.value;
-      r = steps.next(runSync(r.value, o));
+    const lease = this.ws.acquire();
+    try {
+      const steps = this.steps(args, lease);
+      for (let r = steps.next(); ; ) {
+        if (r.done) return r.value;
+        r = steps.next(runSync(r.value, o));
+      }
+    } finally {
+      lease?.release();
     }
   }
 
@@ -256,19 +376,36 @@ export class MoELayer {
    * forward() with the async ops: each op runs off the JS thread on a native backend, so the event loop
    * stays free during a long prefill. The same steps as forward() (one generator drives both), so the
    * result is bitwise the same on one backend. Bad arguments reject the promise. Leave `args`' arrays alone
-   * until it settles.
+   * until it settles. Several may be in flight on one layer: the first holds the workspace, the others
+   * allocate their intermediates.
    */
   async forwardAsync(args: ForwardArgs): Promise<ForwardResult> {
     const o: OpOptions = { backend: this.backend };
-    const steps = this.steps(args);
-    for (let r = steps.next(); ; ) {
-      if (r.done) return r.value;
-      r = steps.next(await runAsync(r.value, o));
+    const lease = this.ws.acquire();
+    try {
+      const steps = this.steps(args, lease);
+      for (let r = steps.next(); ; ) {
+        if (r.done) return r.value;
+        r = steps.next(await runAsync(r.value, o));
+      }
+    } finally {
+      lease?.release();
     }
   }
 
+  /** Bytes of scratch memory the layer keeps between forward calls for its intermediates (permuted rows,
+   *  expert activations and outputs): about T·k·(2H + I) elements of the largest batch so far. */
+  get workspaceBytes(): number {
+    return this.ws.bytes;
+  }
+
+  /** Frees the intermediates' scratch memory; the next forward allocates it again. */
+  releaseWorkspace(): void {
+    this.ws.clear();
+  }
+
   /** The layer as a sequence of op calls: each `yield* call(...)` hands one op to the driver (sync or async). */
-  private *steps(args: ForwardArgs): Generator<OpCall, ForwardResult, unknown> {
+  private *steps(args: ForwardArgs, ws: WorkspaceLease | null): Generator<OpCall, ForwardResult, unknown> {
     const cfg = this.config;
     const c = new Check('MoELayer.forward');
     c.object('args', args);
@@ -278,35 +415,45 @@ export class MoELayer {
     const prev = args.prevLogits === undefined ? undefined : toTensor(c, 'prevLogits', args.prevLogits, { dtypes: ['f32'], shape: [T, N], dims: ['tokens', 'expertsAll'] });
     if (prev && !cfg.gatingResidual) c.range('prevLogits', 'is given but the config has no gatingResidual');
     const residual = args.residual === undefined ? undefined : toTensor(c, 'residual', args.residual, { shape: [T, cfg.hidden], dims: ['tokens', 'hidden'] });
+    const out = args.out === undefined ? undefined : checkOut(c, args.out, x.dtype as FloatDType, T * cfg.hidden);
+    // The output is written last, but a layer's inputs may be read until then (copy / constant experts read x).
+    if (out && overlaps(out, x.data)) c.range('out', "must not share memory with 'x'");
+    if (out && prev && overlaps(out, prev.data)) c.range('out', "must not share memory with 'prevLogits'");
     const w = this.w;
+    const dt = x.dtype as FloatDType;
+    // Intermediates in the workspace (an exact-length view each); without a lease, the ops allocate them.
+    const scratch = (slot: string, dtype: FloatDType, length: number): { out?: Float32Array | Uint16Array } =>
+      ws ? { out: ws.float(slot, dtype, length) } : {};
 
     const special = this.specialExperts();
-    const logits = args.routing === undefined ? yield* this.logits(x, prev) : undefined;
+    const logits = args.routing === undefined ? yield* this.logits(x, prev, ws) : undefined;
     const routing = logits === undefined
       ? yield* call('route', {
         method: 'external', ids: args.routing!.ids, experts: N,
         ...(args.routing!.weights ? { weights: args.routing!.weights } : {}),
         ...(cfg.router.capacity ? { capacity: cfg.router.capacity } : {}),
       })
-      : yield* call('route', {
-        ...cfg.router,
-        logits,
-        ...(isThreshold(cfg.router.method) ? { kmax: cfg.router.kmax ?? cfg.topK } : { k: cfg.topK }),
-        ...(w.selectionBias ? { bias: w.selectionBias } : {}),
-        ...(cfg.zeroGateRenormalize && special.zero.length ? { zeroGateExperts: special.zero, renormalize: true } : {}),
-      });
+      : yield* call('route', routeCall(cfg, logits, w.selectionBias));
 
-    const perm = yield* call('permute', { x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale });
-    const act = (yield* call('groupedGemm', { a: perm.rows, w: w.w1!, offsets: perm.offsets, activation: cfg.activation, gluLayout: cfg.gluLayout, ...(w.b1 ? { bias: w.b1 } : {}) })).y;
-    const y = (yield* call('groupedGemm', { a: act, w: w.w2!, offsets: perm.offsets, ...(w.b2 ? { bias: w.b2 } : {}) })).y;
+    // Rows: at most one per slot (no padding here), so T·kmax·H elements always hold them.
+    const slots = routing.ids.shape[0]! * routing.ids.shape[1]!;
+    const rowsOut = ws ? { out: { rows: ws.float('rows', dt, slots * cfg.hidden) } } : {};
+    const perm = yield* call('permute', { x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale, ...rowsOut });
+    const R = perm.rows.shape[0]!;
+    const act = (yield* call('groupedGemm', {
+      a: perm.rows, w: w.w1!, offsets: perm.offsets, activation: cfg.activation, gluLayout: cfg.gluLayout, ...(w.b1 ? { bias: w.b1 } : {}),
+      ...scratch('act', dt, R * cfg.intermediate),
+    })).y;
+    const y = (yield* call('groupedGemm', { a: act, w: w.w2!, offsets: perm.offsets, ...(w.b2 ? { bias: w.b2 } : {}), ...scratch('y', dt, R * cfg.hidden) })).y;
 
     let shared: Tensor | undefined;
     if (w.sharedW1) {
-      const sAct = (yield* call('groupedGemm', { a: x, w: w.sharedW1, activation: cfg.activation, gluLayout: cfg.gluLayout })).y;
-      shared = (yield* call('groupedGemm', { a: sAct, w: w.sharedW2! })).y;
+      const sI = cfg.sharedExpert!.intermediate;
+      const sAct = (yield* call('groupedGemm', { a: x, w: w.sharedW1, activation: cfg.activation, gluLayout: cfg.gluLayout, ...scratch('sharedAct', dt, T * sI) })).y;
+      shared = (yield* call('groupedGemm', { a: sAct, w: w.sharedW2!, ...scratch('shared', dt, T * cfg.hidden) })).y;
     }
 
-    const out = (yield* call('unpermute', {
+    const result = (yield* call('unpermute', {
       y, ids: routing.ids, weights: routing.weights, slotToRow: perm.slotToRow,
       ...(special.zero.length ? { zeroExperts: special.zero } : {}),
       ...(special.copy.length ? { copyExperts: special.copy } : {}),
@@ -314,23 +461,28 @@ export class MoELayer {
       ...(special.copy.length || special.constant.length ? { x, inputScale: cfg.inputScale } : {}),
       ...(shared ? { shared } : {}),
       ...(residual ? { residual } : {}),
-      outDtype: x.dtype as FloatDType,
+      outDtype: dt,
+      ...(out ? { out } : {}),
     })).out;
 
-    if (logits === undefined) return { out, routing };
+    if (logits === undefined) return { out: result, routing };
     // Megatron renormalises sigmoid scores per token before averaging them for the balance loss (SPEC §6).
     const normalizeScores = cfg.router.method === 'sigmoid_topk';
     const stats = yield* call('routerStats', { ids: routing.capacity?.selectedIds ?? routing.ids, scores: routing.scores!, logits, normalizeScores });
-    return { out, logits, routing, stats };
+    return { out: result, logits, routing, stats };
   }
 
   /** Router logits z = r + W_res z_prev: the residual term enters the last router GEMM as its addend. */
-  private *logits(x: Tensor, prev: Tensor | undefined): Generator<OpCall, Tensor<'f32'>, unknown> {
+  private *logits(x: Tensor, prev: Tensor | undefined, ws: WorkspaceLease | null): Generator<OpCall, Tensor<'f32'>, unknown> {
     const w = this.w;
-    const res = prev && w.gatingResidual ? (yield* call('groupedGemm', { a: prev, w: withLead(w.gatingResidual), outDtype: 'f32' })).y : undefined;
+    const T = x.shape[0]!;
+    const res = prev && w.gatingResidual
+      ? (yield* call('groupedGemm', { a: prev, w: withLead(w.gatingResidual), outDtype: 'f32', ...(ws ? { out: ws.float('residualLogits', 'f32', T * this.config.totalExperts) } : {}) })).y
+      : undefined;
     const addend = res ? { addend: res } : {};
     if (this.config.routerLayers === 2) {
-      const h = (yield* call('groupedGemm', { a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32' })).y;
+      const hOut = ws ? { out: ws.float('routerHidden', 'f32', T * this.config.routerHidden) } : {};
+      const h = (yield* call('groupedGemm', { a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32', ...hOut })).y;
       return (yield* call('groupedGemm', { a: h, w: withLead(w.router2!), outDtype: 'f32', ...addend })).y as Tensor<'f32'>;
     }
     const bias = w.routerBias ? { bias: withLead(w.routerBias) } : {};
@@ -366,6 +518,15 @@ function runSync(c: OpCall, o: OpOptions): unknown {
 
 function runAsync(c: OpCall, o: OpOptions): Promise<unknown> {
   return (ASYNC[c.op] as (a: unknown, o: OpOptions) => Promise<unknown>)(c.args, o);
+}
+
+/** forward's `out`: the array type of x's dtype, exactly T·H elements (unpermute checks the overlaps). */
+function checkOut(c: Check, v: unknown, dtype: FloatDType, length: number): Float32Array | Uint16Array {
+  const f32 = dtype === 'f32';
+  if (!(f32 ? v instanceof Float32Array : v instanceof Uint16Array)) c.type('out', `a ${f32 ? 'Float32Array' : 'Uint16Array'} for x's dtype '${dtype}'`, v);
+  const a = v as Float32Array | Uint16Array;
+  if (a.length !== length) c.range('out', `must have tokens × hidden = ${length} elements, got ${a.length}`);
+  return a;
 }
 
 /** View a [N, K] weight (or an [N] bias) as one group: [1, N, K] (or [1, N]). No copy. */

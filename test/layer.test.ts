@@ -225,6 +225,72 @@ describe('MoELayer errors name the argument', () => {
     expectArgError(() => MoELayer.random(cfg, 1, { backend: 'tpu' as never }), RangeError, 'backend');
     expectArgError(() => preset('gpt-moe' as never), RangeError, 'name');
   });
+  test('config sizes: int32 dimensions, at most 2^20 experts of all kinds, weights that fit a typed array', () => {
+    expectArgError(() => MoELayer.random({ ...cfg, hidden: 2 ** 31 }), RangeError, 'config.hidden');
+    expectArgError(() => MoELayer.random({ ...cfg, sharedExpert: { intermediate: 2 ** 31 } }), RangeError, 'config.sharedExpert.intermediate');
+    expectArgError(() => MoELayer.random({ ...cfg, experts: 2 ** 20, zeroExperts: 1 }), RangeError, 'config.experts');
+    // int32 sizes whose weights are past every engine's typed-array limit: sharedW1 [1, 2 · 2^30, 2^31 - 1].
+    expectArgError(() => MoELayer.random({ ...cfg, hidden: 2 ** 31 - 1, sharedExpert: { intermediate: 2 ** 30 } }), RangeError, 'config');
+  });
+  test('config.router: every option is checked in the constructor, naming the config field', () => {
+    const bad = (router: unknown, extra: Partial<MoELayerConfig> = {}): MoELayerConfig => ({ ...cfg, ...extra, router: router as never });
+    const cases: [MoELayerConfig, typeof TypeError, string][] = [
+      [bad('softmax_topk'), TypeError, 'config.router'],
+      [bad({ method: 'top3' }), RangeError, 'config.router.method'],
+      [bad({ method: 'external' }), RangeError, 'config.router.method'],
+      [bad({ method: 'softmax_topk', foo: 1 }), RangeError, 'config.router.foo'],
+      // What the layer sets itself.
+      [bad({ k: 2 }), RangeError, 'config.router.k'],
+      [bad({ bias: new Float32Array(4) }), RangeError, 'config.router.bias'],
+      [bad({ zeroGateExperts: [0] }), RangeError, 'config.router.zeroGateExperts'],
+      [bad({ experts: 4 }), RangeError, 'config.router.experts'],
+      [bad({ ids: new Int32Array(2) }), RangeError, 'config.router.ids'],
+      [bad({ renormalize: 'yes' }), TypeError, 'config.router.renormalize'],
+      [bad({ method: 'topk_softmax', renormalize: false }), RangeError, 'config.router.renormalize'],
+      [bad({ scale: 0 }), RangeError, 'config.router.scale'],
+      [bad({ scale: '2' }), TypeError, 'config.router.scale'],
+      [bad({ threshold: 0.5 }), RangeError, 'config.router.threshold'],
+      [bad({ method: 'xmoe_threshold' }), TypeError, 'config.router.threshold'],
+      [bad({ method: 'top_p', threshold: 1.5 }), RangeError, 'config.router.threshold'],
+      [bad({ method: 'top_p', threshold: 0.5, kmax: 0 }), RangeError, 'config.router.kmax'],
+      [bad({ kmax: 1 }), RangeError, 'config.router.kmax'],
+      [bad({ groups: 3, topkGroups: 1 }), RangeError, 'config.router.groups'],
+      [bad({ groups: 2 }), TypeError, 'config.router.topkGroups'],
+      [bad({ groups: 2, topkGroups: 3 }), RangeError, 'config.router.topkGroups'],
+      [bad({ groups: 2, topkGroups: 1, groupTopN: 3 }), RangeError, 'config.router.groupTopN'],
+      [bad({ topkGroups: 1 }), RangeError, 'config.router.topkGroups'],
+      [bad({ method: 'top_p', threshold: 0.5, groups: 2, topkGroups: 1 }), RangeError, 'config.router.groups'],
+      [bad({ groups: 4, topkGroups: 1 }), RangeError, 'config.topK'], // one group of one expert cannot give top-2
+      [bad({ capacity: 1.25 }), TypeError, 'config.router.capacity'],
+      [bad({ capacity: { factor: 0 } }), RangeError, 'config.router.capacity.factor'],
+      [bad({ capacity: { factor: 1, policy: 'random' } }), RangeError, 'config.router.capacity.policy'],
+      [bad({ capacity: { factor: 1, minCapacity: -1 } }), RangeError, 'config.router.capacity.minCapacity'],
+      [bad({ capacity: { factor: 1, kCapacity: 0 } }), RangeError, 'config.router.capacity.kCapacity'],
+      [bad({ capacity: { factor: 1, renormalizeSurvivors: 1 } }), TypeError, 'config.router.capacity.renormalizeSurvivors'],
+      [bad({ capacity: { factor: 1, drop: 'probs' } }), RangeError, 'config.router.capacity.drop'],
+      [bad({ prune: { beta: 2 } }), RangeError, 'config.router.prune.beta'],
+      [bad({ prune: { beta: 0.5, protect: new Uint8Array(3) } }), RangeError, 'config.router.prune.protect'],
+      [bad({ prune: { beta: 0.5, dropAll: new Uint8Array(3) } }), RangeError, 'config.router.prune.dropAll'],
+      // Options that clash with other config fields.
+      [bad({ method: 'top_p', threshold: 0.5 }, { selectionBias: true }), RangeError, 'config.selectionBias'],
+    ];
+    for (const [config, ctor, arg] of cases) {
+      expectArgError(() => MoELayer.random(config), ctor, arg);
+      expectArgError(() => new MoELayer(config, {} as MoELayerWeights), ctor, arg);
+    }
+    expectArgError(() => preset('mixtral', { router: 'top_p' as never }), TypeError, 'overrides.router');
+  });
+  test('config.router: every option in range gives a working layer, which keeps its own copy', () => {
+    const router = { method: 'sigmoid_topk' as const, renormalize: true, scale: 2.5, groups: 2, topkGroups: 1, groupTopN: 2, kmax: 3,
+      capacity: { factor: 1.5, policy: 'probs' as const, minCapacity: 1, kCapacity: 2, renormalizeSurvivors: true }, prune: { beta: 0.1 } };
+    const layer = MoELayer.random({ ...cfg, router, selectionBias: true }, 3, { backend: 'reference' });
+    router.capacity.factor = -1; // the layer checked and copied the config: this changes nothing
+    const r = layer.forward({ x: f32(new Array(3 * 4).fill(0.5), [3, 4]) });
+    expect(r.routing.ids.shape).toEqual([3, 3]);
+    expect(r.routing.capacity?.cap).toBe(3); // ceil(kCapacity · T · factor / E_all) = ceil(2 · 3 · 1.5 / 4), factor 1.5 as checked
+    const threshold = MoELayer.random({ ...cfg, router: { method: 'xmoe_threshold', threshold: 0.9, kmax: 3 } }, 3, { backend: 'reference' });
+    expect(threshold.forward({ x: f32(new Array(2 * 4).fill(1), [2, 4]) }).routing.ids.shape).toEqual([2, 3]);
+  });
   test('weights', () => {
     const w: MoELayerWeights = { router: f32(new Array(16).fill(0), [4, 4]), w1: f32(new Array(4 * 6 * 4).fill(0), [4, 6, 4]), w2: f32(new Array(4 * 4 * 3).fill(0), [4, 4, 3]) };
     expect(() => new MoELayer(cfg, w)).not.toThrow();
