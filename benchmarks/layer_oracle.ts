@@ -109,7 +109,9 @@ export class LayerOracle {
       return { data, shape: [U, ...t.shape.slice(1)], dtype: t.dtype } as Tensor;
     };
     const N = U + (d.N - d.E);
-    const ccfg: MoELayerConfig = { ...cfg, experts: U, routerHidden: d.routerHidden, router: { ...(cfg.router ?? { method: 'softmax_topk', renormalize: true }), capacity: undefined } };
+    // The routing is given (external), so the router options do not matter; plain top-k keeps them valid for U
+    // experts (group-limited routing with fewer experts than groups × topkGroups would not be).
+    const ccfg: MoELayerConfig = { ...cfg, experts: U, routerHidden: d.routerHidden, router: { method: 'softmax_topk', renormalize: true } };
     const cw: MoELayerWeights = {
       ...w,
       w1: pick(w.w1 as Tensor, d.n1 * d.H),
