@@ -15,7 +15,7 @@ import { Check } from './errors';
 import { MAX_TYPED_ARRAY_LENGTH } from './limits';
 import { groupedGemm, groupedGemmAsync } from './ops/grouped_gemm';
 import type { Activation, GluLayout, GroupedGemmArgs, GroupedGemmResult } from './ops/grouped_gemm.types';
-import { MAX_EXPERTS, permute, permuteAsync } from './ops/permute';
+import { MAX_EXPERTS, permute, permuteAsync, permuteCapacity } from './ops/permute';
 import type { PermuteArgs, PermuteResult } from './ops/permute.types';
 import { route, routeAsync, validateRoute } from './ops/route';
 import type { RouteArgs, RouteResult } from './ops/route.types';
@@ -421,9 +421,7 @@ export class MoELayer {
     if (out && prev && overlaps(out, prev.data)) c.range('out', "must not share memory with 'prevLogits'");
     const w = this.w;
     const dt = x.dtype as FloatDType;
-    // Intermediates in the workspace (an exact-length view each); without a lease, the ops allocate them.
-    const scratch = (slot: string, dtype: FloatDType, length: number): { out?: Float32Array | Uint16Array } =>
-      ws ? { out: ws.float(slot, dtype, length) } : {};
+    const scratch = (slot: string, dtype: FloatDType, length: number) => scratchOut(ws, slot, dtype, length);
 
     const special = this.specialExperts();
     const logits = args.routing === undefined ? yield* this.logits(x, prev, ws) : undefined;
@@ -435,9 +433,10 @@ export class MoELayer {
       })
       : yield* call('route', routeCall(cfg, logits, w.selectionBias));
 
-    // Rows: at most one per slot (no padding here), so T·kmax·H elements always hold them.
-    const slots = routing.ids.shape[0]! * routing.ids.shape[1]!;
-    const rowsOut = ws ? { out: { rows: ws.float('rows', dt, slots * cfg.hidden) } } : {};
+    // The rows' worst case for this routing (permute's own bound), so one scratch array serves every call.
+    const rowsOut = ws
+      ? { out: { rows: ws.float('rows', dt, permuteCapacity({ tokens: T, hidden: cfg.hidden, kmax: routing.ids.shape[1]!, experts: cfg.experts }).rows) } }
+      : {};
     const perm = yield* call('permute', { x, ids: routing.ids, experts: cfg.experts, totalExperts: N, scale: cfg.inputScale, ...rowsOut });
     const R = perm.rows.shape[0]!;
     const act = (yield* call('groupedGemm', {
@@ -477,11 +476,11 @@ export class MoELayer {
     const w = this.w;
     const T = x.shape[0]!;
     const res = prev && w.gatingResidual
-      ? (yield* call('groupedGemm', { a: prev, w: withLead(w.gatingResidual), outDtype: 'f32', ...(ws ? { out: ws.float('residualLogits', 'f32', T * this.config.totalExperts) } : {}) })).y
+      ? (yield* call('groupedGemm', { a: prev, w: withLead(w.gatingResidual), outDtype: 'f32', ...scratchOut(ws, 'residualLogits', 'f32', T * this.config.totalExperts) })).y
       : undefined;
     const addend = res ? { addend: res } : {};
     if (this.config.routerLayers === 2) {
-      const hOut = ws ? { out: ws.float('routerHidden', 'f32', T * this.config.routerHidden) } : {};
+      const hOut = scratchOut(ws, 'routerHidden', 'f32', T * this.config.routerHidden);
       const h = (yield* call('groupedGemm', { a: x, w: withLead(w.router1!), activation: 'tanh', outDtype: 'f32', ...hOut })).y;
       return (yield* call('groupedGemm', { a: h, w: withLead(w.router2!), outDtype: 'f32', ...addend })).y as Tensor<'f32'>;
     }
@@ -518,6 +517,12 @@ function runSync(c: OpCall, o: OpOptions): unknown {
 
 function runAsync(c: OpCall, o: OpOptions): Promise<unknown> {
   return (ASYNC[c.op] as (a: unknown, o: OpOptions) => Promise<unknown>)(c.args, o);
+}
+
+/** An intermediate's `out` argument from the workspace (an exact-length view); without a lease, none (the op
+ *  allocates it). */
+function scratchOut(ws: WorkspaceLease | null, slot: string, dtype: FloatDType, length: number): { out?: Float32Array | Uint16Array } {
+  return ws ? { out: ws.float(slot, dtype, length) } : {};
 }
 
 /** forward's `out`: the array type of x's dtype, exactly T·H elements (unpermute checks the overlaps). */

@@ -106,10 +106,10 @@ std::string describe(const Napi::Value& v);
 // The JS error for a kernel's status, "<op>: ...": RangeError for InvalidArgument, Error otherwise.
 Napi::Error statusError(Napi::Env env, const char* op, Status s);
 
-// Runs `body` (an export: reading the args, prepare, queueing) so that no C++ exception other than a
-// Napi::Error leaves it: node-addon-api turns only Napi::Error into a JS exception, and anything else escaping
-// a callback is std::terminate. A std::bad_alloc (a buffer sized by the arguments) becomes statusError's
-// OutOfMemory ("<op>: out of memory"), any other exception statusError's Internal.
+// Runs `body` (an export: reading the args, prepare, queueing) so that every C++ exception leaves it as a
+// Napi::Error that names the op: a std::bad_alloc (a buffer sized by the arguments) becomes statusError's
+// OutOfMemory ("<op>: out of memory"), any other exception statusError's Internal. (The registry's trampoline,
+// registry.cpp, is only the backstop: it cannot name the op.)
 Napi::Value guardCall(Napi::Env env, const char* op, const std::function<Napi::Value()>& body);
 
 // An AsyncWorker that settles a Promise when its work is done, and survives its environment's teardown. A
