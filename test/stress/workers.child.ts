@@ -67,8 +67,12 @@ async function unload(): Promise<Record<string, unknown>> {
   const mapped = (): boolean => fs.readFileSync(maps, 'utf8').includes('moe_kernels');
   if (mapped()) return { problems: ['the main thread loaded the addon before the worker did: nothing tested'] };
   const w = new Worker(path.join(__dirname, 'worker.js'), { workerData: { mode: 'convert' } });
+  // Listen for 'exit' before awaiting the answer: the worker posts and exits at once, and Node may deliver
+  // both events in one turn, so a listener added after the answer can miss the exit (the event loop then
+  // empties and the process ends with code 0 and no report: one CI run failed that way).
+  const exited = new Promise((r) => w.once('exit', r));
   const answer = await message(w).catch((e: Error) => ({ error: e.message }));
-  await new Promise((r) => w.once('exit', r));
+  await exited;
   const problems: string[] = answer.error ? [`worker: ${String(answer.error)}`] : [];
   if (!mapped()) problems.push('the addon was unloaded when its last worker exited, while its thread pool still runs its code');
   await new Promise((r) => setTimeout(r, 500));
@@ -77,6 +81,12 @@ async function unload(): Promise<Record<string, unknown>> {
 
 async function main(): Promise<void> {
   const mode = process.argv[2];
+  // An awaited event that never comes empties the event loop and would end the process with code 0 and no
+  // report; make that a failure that says so.
+  process.once('beforeExit', () => {
+    process.stderr.write(`workers.child ${mode}: the event loop emptied before the check finished (an awaited event never came)\n`);
+    process.exit(3);
+  });
   const r = mode === 'terminate' ? await terminate() : mode === 'unload' ? await unload() : await concurrent();
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }
