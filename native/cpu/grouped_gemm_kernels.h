@@ -23,6 +23,9 @@ struct Problem {
   GluLayout glu;
   bool gluAct;                   // act is Swiglu or Geglu
   int64_t experts, rows, n, k, nOut;
+  // bf16 A with bf16 W on the AVX-512 path of a CPU with AVX512_BF16: prefill tasks multiply pairs with
+  // vdpbf16ps (x86/grouped_gemm_avx512.cpp says when and why). Set by the dispatch, read by that path only.
+  bool dpbf16;
 };
 
 // Expert e, rows [r0, r1) of its segment, output columns [c0, c1). Tasks write disjoint outputs, and the

@@ -14,6 +14,7 @@ namespace {
 
 struct Avx2 {
   static constexpr int L = 8, NW = 4, TailDot = 4;
+  static constexpr bool Dp = false;  // no vdpbf16ps
   using V = __m256;
   using M = __m256;
 

@@ -27,8 +27,14 @@ namespace {
 
 struct Avx512 {
   static constexpr int L = 16, NW = 8, TailDot = 8;
+  static constexpr bool Dp = true;  // the dp kernel, taken when Problem::dpbf16
   using V = __m512;
+  using VI = __m512i;
   using M = __mmask16;
+
+  static VI loadi(const float* p) { return _mm512_load_si512(p); }
+  static VI bcast32(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
+  static V dp(V acc, VI a, VI b) { return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b)); }
 
   static void prefetchL1(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
   static void prefetchL2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }

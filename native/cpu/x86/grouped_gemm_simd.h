@@ -249,10 +249,11 @@ void convertRows(const void* src, DType d, int64_t first, int64_t nrows, int64_t
 // (dtype CD) into dst + i * ldd, 16 elements per row every 16 k, each row prefetched 64 elements ahead
 // into L1. Measured (R = 32, K = 2048, 1 core): prefetch distance 64 > 128 > 256 > 512 elements (114,
 // 110, 99, 91 GFLOP/s with f32 W from DRAM); also prefetching the tile after next into L2 made it slower.
-template <class T>
+// S is the staged element: float for the FMA kernel, uint16_t (bf16 as it is) for the dp kernel.
+template <class T, class S = float>
 struct StageJob {
   const char* src[T::NW];
-  float* dst;
+  S* dst;
   int64_t ldd;
 };
 
@@ -315,6 +316,93 @@ void bcastAny(DType cd, const float* a, int64_t av, const float* const* w, int64
   else if (cd == DType::F32) kernelBcast<T, RV, DType::F32>(a, av, w, kc, acc, job);
   else if (cd == DType::BF16) kernelBcast<T, RV, DType::BF16>(a, av, w, kc, acc, job);
   else kernelBcast<T, RV, DType::F16>(a, av, w, kc, acc, job);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The dp kernel (bf16 A x bf16 W, traits with T::Dp only): the bcast kernel over pairs of k. Aᵀ is packed
+// two bf16 per 32-bit lane (packATPairs), a staged W row is read two bf16 at a time as one 32-bit broadcast,
+// and vdpbf16ps adds both products into each f32 lane: twice the multiply-adds of an FMA per instruction,
+// and W is staged as plain bf16 copies (no widening). An odd K has a zero in the last pair on both sides.
+
+typedef uint32_t u32alias __attribute__((may_alias));
+
+// Aᵀ of bf16 rows [r, r + nr) (nr <= L; missing rows are zero) as pairs: dst[(k + 1) / 2][L] 32-bit lanes,
+// through the same L x L 32-bit transpose as packAT. Pairs past the row's end are zero.
+template <class T>
+void packATPairs(const Problem& p, int64_t r, int nr, float* dst) {
+  using V = typename T::V;
+  const int64_t k = p.k, kp = (k + 1) / 2;
+  const uint16_t* a = static_cast<const uint16_t*>(p.a);
+  for (int64_t q0 = 0; q0 < kp; q0 += T::L) {
+    const int qn = static_cast<int>(imin(T::L, kp - q0));
+    const int64_t avail = imin(2 * T::L, k - 2 * q0);
+    V blk[T::L];
+    for (int l = 0; l < T::L; ++l) {
+      if (l >= nr) { blk[l] = T::zero(); continue; }
+      const uint16_t* row = a + (r + l) * k + 2 * q0;
+      if (avail == 2 * T::L) { blk[l] = T::loadu(reinterpret_cast<const float*>(row)); continue; }
+      alignas(64) uint16_t h[2 * T::L] = {};
+      std::memcpy(h, row, 2 * static_cast<size_t>(avail));
+      blk[l] = T::load(reinterpret_cast<const float*>(h));
+    }
+    T::transpose(blk);
+    for (int j = 0; j < qn; ++j) T::store(dst + (q0 + j) * T::L, blk[j]);
+  }
+}
+
+// Elements [from, kn) of a bf16 W row into the stage, and a zero after an odd kn (the last pair's partner).
+inline void stageBf16Tail(const char* src, int64_t from, int64_t kn, uint16_t* dst) {
+  std::memcpy(dst + from, src + 2 * from, 2 * static_cast<size_t>(kn - from));
+  if (kn % 2) dst[kn] = 0;
+}
+
+// acc[i][v] += A_v[k] · W_i[k] for k in [0, kn), two k per vdpbf16ps. `a` points at the first of RV packed
+// pair vectors (stride av floats), offset to pair k0 / 2; w[i] at staged bf16 W row i, offset to k0. With a
+// job (Stage) it also copies the next tile's kn bf16 of each row, 32 per row every 16 pairs, never reading
+// past element kn of a source row.
+template <class T, int RV, bool Stage>
+void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
+              const StageJob<T, uint16_t>* job) {
+  using V = typename T::V;
+  using VI = typename T::VI;
+  constexpr int NW = T::NW;
+  const int64_t kp = (kn + 1) / 2;
+  V c[NW][RV];
+  for (int i = 0; i < NW; ++i)
+    for (int v = 0; v < RV; ++v) c[i][v] = acc[i * RV + v];
+  const u32alias* wp[NW];
+  for (int i = 0; i < NW; ++i) wp[i] = reinterpret_cast<const u32alias*>(w[i]);
+  auto step = [&](int64_t q) __attribute__((always_inline)) {
+    VI x[RV];
+    for (int v = 0; v < RV; ++v) x[v] = T::loadi(a + v * av + q * T::L);
+    for (int i = 0; i < NW; ++i) {
+      const VI b = T::bcast32(wp[i][q]);
+      for (int v = 0; v < RV; ++v) c[i][v] = T::dp(c[i][v], x[v], b);
+    }
+  };
+  int64_t q = 0;
+  if (Stage) {
+    for (; 2 * (q + 16) <= kn; q += 16) {
+      for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + 4 * q + 256);
+      for (int i = 0; i < NW; ++i)
+        for (int o = 0; o < 32; o += 2 * T::L)
+          T::storeu(reinterpret_cast<float*>(job->dst + i * job->ldd + 2 * q + o),
+                    T::loadu(reinterpret_cast<const float*>(job->src[i] + 4 * q + 2 * o)));
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) step(q + j);
+    }
+    for (int i = 0; i < NW; ++i) stageBf16Tail(job->src[i], 2 * q, kn, job->dst + i * job->ldd);
+  }
+  for (; q < kp; ++q) step(q);
+  for (int i = 0; i < NW; ++i)
+    for (int v = 0; v < RV; ++v) acc[i * RV + v] = c[i][v];
+}
+
+template <class T, int RV>
+void dpAny(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
+           const StageJob<T, uint16_t>* job) {
+  if (job) kernelDp<T, RV, true>(a, av, w, kn, acc, job);
+  else kernelDp<T, RV, false>(a, av, w, kn, acc, job);
 }
 
 // The dot kernel: out[r][i] = sum over k in [0, kc) of A_r[k] · W_i[k], RT rows, W of dtype WD widened

@@ -2,6 +2,8 @@
 // anonymous namespace). A task is expert e, rows [r0, r1), output columns [c0, c1).
 #pragma once
 
+#include <type_traits>
+
 #include "grouped_gemm_simd.h"
 
 namespace moe::cpu::gg {
@@ -80,14 +82,19 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
 constexpr int64_t kBlockTiles = 32;
 constexpr int64_t kABlockBytes = 768 << 10;
 
-template <class T>
+//
+// Dp (bf16 A and W, T::Dp traits): the same loops with the dp kernel; A packed as pairs and W staged as
+// bf16 copies, so each k costs half the bytes of packed A and stage.
+template <class T, bool Dp>
 void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   using V = typename T::V;
+  using S = std::conditional_t<Dp, uint16_t, float>;  // a staged W element
   constexpr int L = T::L, NW = T::NW;
+  constexpr int64_t aes = Dp ? 2 : 4;  // bytes of packed A per row and k
   const int64_t rows = t.r1 - t.r0, k = p.k;
   int64_t nv = rows / L, tail = rows % L;
   if (tail > T::TailDot) { ++nv; tail = 0; }
-  const int64_t kcMax = imax(256, kABlockBytes / (nv * L * 4) / L * L);
+  const int64_t kcMax = imax(256, kABlockBytes / (nv * L * aes) / L * L);
   const int64_t nkb = imax(1, (k + kcMax - 1) / kcMax), kc = roundUp((k + nkb - 1) / nkb, L);
   const int tc = tileCols<T>(p);
   const int64_t tiles = (t.c1 - t.c0 + tc - 1) / tc, blockTiles = nkb == 1 ? tiles : kBlockTiles;
@@ -95,19 +102,24 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   const int64_t es = p.wType == DType::F32 ? 4 : 2;
   // Row strides padded by one cache line: unpadded, the 8 staged rows (K = 2048) and the packed A vectors
   // each fall into a single L1 set, and the conflict misses cost ~25% (measured, cache-resident W).
-  const int64_t lds = kc + 16, lda = k * L + 16;
+  // (lds in staged elements, lda in floats.)
+  const int64_t lds = kc + 64 / static_cast<int64_t>(sizeof(S)), lda = (Dp ? (k + 1) / 2 : k) * L + 16;
 
   const int64_t aPackSz = nv * lda, aTailSz = p.aType == DType::F32 ? 0 : roundUp(tail * k, 16);
-  const int64_t wStageSz = 2 * NW * lds, partSz = nkb > 1 ? imin(tiles, blockTiles) * perTile : 0;
+  const int64_t wStageSz = 2 * NW * lds * static_cast<int64_t>(sizeof(S)) / 4;
+  const int64_t partSz = nkb > 1 ? imin(tiles, blockTiles) * perTile : 0;
   float* buf = scratch(static_cast<size_t>(aPackSz + aTailSz + wStageSz + partSz + 16));
   if (!buf) return;
   float* aPack = buf;
   float* aTail = aPack + aPackSz;
-  float* wStage = aTail + aTailSz;
-  float* part = wStage + wStageSz;
+  S* wStage = reinterpret_cast<S*>(aTail + aTailSz);
+  float* part = aTail + aTailSz + wStageSz;
 
-  for (int64_t v = 0; v < nv; ++v)
-    packAT<T>(p, t.r0 + v * L, static_cast<int>(imin(L, rows - v * L)), aPack + v * lda);
+  for (int64_t v = 0; v < nv; ++v) {
+    const int nr = static_cast<int>(imin(L, rows - v * L));
+    if constexpr (Dp) packATPairs<T>(p, t.r0 + v * L, nr, aPack + v * lda);
+    else packAT<T>(p, t.r0 + v * L, nr, aPack + v * lda);
+  }
   const int64_t tailRow = t.r0 + (rows - tail);
   const float* aT = static_cast<const float*>(p.a) + tailRow * k;  // tail rows as f32, [tail][k]
   if (tail > 0 && p.aType != DType::F32) {
@@ -133,16 +145,18 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
       if (tb + 1 < te)  // the first two tiles of a round are not covered by the pipeline
         for (int i = 0; i < NW; ++i)
           for (int64_t off = 0; off < kn * es; off += 64) T::prefetchL2(wRowPtr(p, t.e, nxt.wr[i], k0) + off);
-      for (int i = 0; i < NW; ++i)
-        convertRows<T>(wRowPtr(p, t.e, cur.wr[i], k0), p.wType, 0, 1, kn, wStage + i * lds);
+      for (int i = 0; i < NW; ++i) {
+        if constexpr (Dp) stageBf16Tail(wRowPtr(p, t.e, cur.wr[i], k0), 0, kn, wStage + i * lds);
+        else convertRows<T>(wRowPtr(p, t.e, cur.wr[i], k0), p.wType, 0, 1, kn, wStage + i * lds);
+      }
       for (int64_t ti = tb; ti < te; ++ti) {
-        float* cs = wStage + ((ti - tb) & 1) * NW * lds;
+        S* cs = wStage + ((ti - tb) & 1) * NW * lds;
         const bool has1 = ti + 1 < te;
-        StageJob<T> job;
+        StageJob<T, S> job;
         job.dst = wStage + ((ti - tb + 1) & 1) * NW * lds;
         job.ldd = lds;
         for (int i = 0; i < NW; ++i) job.src[i] = wRowPtr(p, t.e, nxt.wr[i], k0);
-        const float* w[NW];
+        const S* w[NW];
         for (int i = 0; i < NW; ++i) w[i] = cs + i * lds;
         float* tp = part + (ti - tb) * perTile;
         for (int64_t pi = 0; pi < np; ++pi) {
@@ -150,11 +164,17 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
           V acc[NW * 3];
           float* ps = tp + v0 * NW * L;
           for (int j = 0; j < NW * rv; ++j) acc[j] = first ? T::zero() : T::load(ps + j * L);
-          const float* a = aPack + v0 * lda + k0 * L;
-          const StageJob<T>* jp = pi == 0 && has1 ? &job : nullptr;
-          if (rv == 3) bcastAny<T, 3>(p.wType, a, lda, w, kn, acc, jp);
-          else if (rv == 2) bcastAny<T, 2>(p.wType, a, lda, w, kn, acc, jp);
-          else bcastAny<T, 1>(p.wType, a, lda, w, kn, acc, jp);
+          const float* a = aPack + v0 * lda + (Dp ? k0 / 2 : k0) * L;
+          const StageJob<T, S>* jp = pi == 0 && has1 ? &job : nullptr;
+          if constexpr (Dp) {
+            if (rv == 3) dpAny<T, 3>(a, lda, w, kn, acc, jp);
+            else if (rv == 2) dpAny<T, 2>(a, lda, w, kn, acc, jp);
+            else dpAny<T, 1>(a, lda, w, kn, acc, jp);
+          } else {
+            if (rv == 3) bcastAny<T, 3>(p.wType, a, lda, w, kn, acc, jp);
+            else if (rv == 2) bcastAny<T, 2>(p.wType, a, lda, w, kn, acc, jp);
+            else bcastAny<T, 1>(p.wType, a, lda, w, kn, acc, jp);
+          }
           if (!last) {
             for (int j = 0; j < NW * rv; ++j) T::store(ps + j * L, acc[j]);
             continue;
@@ -174,7 +194,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
             const int rt = static_cast<int>(imin(3, tail - r));
             const float* a[3];
             for (int j = 0; j < 3; ++j) a[j] = aT + (r + imin(j, rt - 1)) * k + k0;
-            dotAny<T>(DType::F32, rt, a, wv, kn, sums + r * NW, nullptr);
+            dotAny<T>(Dp ? DType::BF16 : DType::F32, rt, a, wv, kn, sums + r * NW, nullptr);
           }
           float* ts = tp + nv * NW * L;
           for (int j = 0; j < tail * NW; ++j) {
@@ -203,7 +223,8 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
 template <class T>
 void runTask(const Problem& p, const Task& t, ScratchFn scratch) {
   if (t.r1 - t.r0 <= T::TailDot) decodeTask<T>(p, t, scratch);
-  else prefillTask<T>(p, t, scratch);
+  else if (T::Dp && p.dpbf16) prefillTask<T, T::Dp>(p, t, scratch);
+  else prefillTask<T, false>(p, t, scratch);
 }
 
 }  // namespace
