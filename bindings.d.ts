@@ -11,6 +11,9 @@ export interface CpuCapabilities {
   avx2: boolean;
   avx512f: boolean;
   avx512bf16: boolean;
+  /** grouped_gemm multiplies bf16 activations by bf16 weights with vdpbf16ps (prefill, the avx512 path): an
+   *  AVX512_BF16 CPU where that beats widening to f32 (AMD). bf16 denormal inputs then count as zero. */
+  bf16Dot: boolean;
   /** Threads the CPU backend uses: setNumThreads(n), else the threads this process may run on. */
   threads: number;
 }

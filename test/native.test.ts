@@ -59,16 +59,17 @@ describe('native addon', () => {
     const c = capabilities();
     if (!c.native) throw new Error(c.error);
     expect(Object.keys(c).sort()).toEqual(['cpu', 'cuda', 'native', 'simd', 'version']);
-    expect(Object.keys(c.cpu).sort()).toEqual(['avx2', 'avx512bf16', 'avx512f', 'threads']);
+    expect(Object.keys(c.cpu).sort()).toEqual(['avx2', 'avx512bf16', 'avx512f', 'bf16Dot', 'threads']);
     expect(Object.keys(c.cuda).sort()).toEqual(['compiled', 'devices', 'driverVersion', 'error', 'runtimeVersion']);
     expect(c.version).toBe(pkgVersion);
     expect(['scalar', 'avx2', 'avx512']).toContain(c.simd);
-    for (const k of ['avx2', 'avx512f', 'avx512bf16'] as const) expect(typeof c.cpu[k]).toBe('boolean');
+    for (const k of ['avx2', 'avx512f', 'avx512bf16', 'bf16Dot'] as const) expect(typeof c.cpu[k]).toBe('boolean');
     expect(Number.isInteger(c.cpu.threads) && c.cpu.threads >= 1).toBe(true);
     // The chosen path never exceeds what the CPU and OS support.
     if (c.simd === 'avx512') expect(c.cpu.avx512f && c.cpu.avx2).toBe(true);
     if (c.simd === 'avx2') expect(c.cpu.avx2).toBe(true);
     if (c.cpu.avx512bf16) expect(c.cpu.avx512f).toBe(true);
+    if (c.cpu.bf16Dot) expect(c.cpu.avx512bf16).toBe(true);
   });
 
   test('CUDA is compiled in and reports the device state plainly', () => {

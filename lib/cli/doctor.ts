@@ -43,7 +43,7 @@ export interface DoctorReport {
   package: { name: string; version: string; root: string | null };
   platform: { os: string; arch: string; summary: string; cpuModel: string; logicalCpus: number };
   binary: NativeLoadInfo;
-  cpu: { simd: string; avx2: boolean; avx512f: boolean; avx512bf16: boolean; threads: number } | null;
+  cpu: { simd: string; avx2: boolean; avx512f: boolean; avx512bf16: boolean; bf16Dot: boolean; threads: number } | null;
   cuda: { compiled: boolean; runtime: string | null; driver: string | null; devices: number; error: string | null } | null;
   backends: {
     available: BackendName[];
@@ -191,7 +191,7 @@ export function formatReport(r: DoctorReport): string {
   if (b.error) add('binary', `none loaded\n${b.error}`);
   if (r.cpu) {
     add('cpu', `SIMD path ${r.cpu.simd}${process.env.MOE_SIMD ? ` (MOE_SIMD=${process.env.MOE_SIMD})` : ''}; ` +
-      `avx2 ${yes(r.cpu.avx2)}, avx512f ${yes(r.cpu.avx512f)}, avx512bf16 ${yes(r.cpu.avx512bf16)}; ${r.cpu.threads} threads`);
+      `avx2 ${yes(r.cpu.avx2)}, avx512f ${yes(r.cpu.avx512f)}, avx512bf16 ${yes(r.cpu.avx512bf16)} (bf16 GEMMs with vdpbf16ps: ${yes(r.cpu.bf16Dot)}); ${r.cpu.threads} threads`);
   }
   if (r.cuda) {
     add('cuda', `compiled ${yes(r.cuda.compiled)}${r.cuda.runtime ? ` (runtime ${r.cuda.runtime})` : ''}; ` +

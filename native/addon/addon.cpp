@@ -99,6 +99,7 @@ class MoeAddon : public Napi::Addon<MoeAddon> {
     cpu.Set("avx2", f.avx2);
     cpu.Set("avx512f", f.avx512f);
     cpu.Set("avx512bf16", f.avx512bf16);
+    cpu.Set("bf16Dot", f.bf16DotFast);
     cpu.Set("threads", moe::cpu::numThreads());
 
     Napi::Object caps = Napi::Object::New(env);

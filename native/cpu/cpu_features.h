@@ -18,6 +18,11 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512dq = false;
   bool avx512bf16 = false;  // vcvtneps2bf16: kernels check this flag themselves, inside the avx512 path
+  // avx512bf16 on an AMD CPU, where vdpbf16ps beats widening bf16 to f32 for FMA: on Zen 4 one zmm
+  // vdpbf16ps does 32 multiply-adds at the FMA's rate of 16 (the bf16 x bf16 Qwen3 expert GEMMs at T=512
+  // ran 1.9x faster with it). On the Sapphire Rapids class host of an earlier session it issued at half the
+  // FMA's rate, so Intel CPUs keep the FMA path. grouped_gemm reads this flag.
+  bool bf16DotFast = false;
 };
 
 // Detected once; safe to call from any thread. MOE_CPU_DISABLE (read once) hides features, so a machine can

@@ -199,7 +199,7 @@ Status groupedGemmOnPath(const GroupedGemmArgs& args, SimdPath path) {
   void (*run)(const Problem&, const Task&, ScratchFn) = runTaskScalar;
 #if defined(MOE_HAVE_X86)
   if (path == SimdPath::Avx512) run = runTaskAvx512;
-  p.dpbf16 = path == SimdPath::Avx512 && cpuFeatures().avx512bf16 && p.aType == DType::BF16 && p.wType == DType::BF16;
+  p.dpbf16 = path == SimdPath::Avx512 && cpuFeatures().bf16DotFast && p.aType == DType::BF16 && p.wType == DType::BF16;
   if (path == SimdPath::Avx2) run = runTaskAvx2;
 #endif
   try {

@@ -23,8 +23,8 @@ struct Problem {
   GluLayout glu;
   bool gluAct;                   // act is Swiglu or Geglu
   int64_t experts, rows, n, k, nOut;
-  // bf16 A with bf16 W on the AVX-512 path of a CPU with AVX512_BF16: prefill tasks multiply pairs with
-  // vdpbf16ps (x86/grouped_gemm_avx512.cpp says when and why). Set by the dispatch, read by that path only.
+  // bf16 A with bf16 W on the AVX-512 path of a CPU where vdpbf16ps is fast (CpuFeatures::bf16DotFast):
+  // prefill tasks multiply pairs with it. Set by the dispatch, read by the AVX-512 path only.
   bool dpbf16;
 };
 
