@@ -106,6 +106,9 @@ specs.push(
   { counts: [40, 1, 0, 17, 33, 2, 16, 24, 0, 9, 31, 48, 5, 12, 3, 64], n: 40, k: 64, act: 'swiglu' },
   { counts: [255, 9], n: 16, k: 1000, w: 'bf16', act: 'gelu_tanh' },
   { counts: [20, 3], n: 24, k: 40, act: 'silu', specials: true },
+  // bf16 x bf16 over several K blocks with an odd K (the vdpbf16ps kernel's pairs and its block split:
+  // 25 vectors of rows give blocks of 880, 880 and 841).
+  { counts: [400, 3], n: 16, k: 2601, a: 'bf16', w: 'bf16', act: 'silu', bias: true },
 );
 
 conformance<GroupedGemmArgs, GroupedGemmResult>({
