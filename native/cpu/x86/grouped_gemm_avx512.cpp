@@ -9,10 +9,10 @@
 // bf16 weights: f32 activations always widen bf16 W to f32 (exact, one shift) for FMA, so no activation is
 // rounded. bf16 activations with bf16 W take the dp kernel (vdpbf16ps, two products per lane) for prefill
 // where CpuFeatures::bf16DotFast says it pays: on Zen 4 (AMD EPYC, 2 cores) the Qwen3 T=512 expert GEMMs
-// ran 1.92x faster than f32 with it, against 1.06x widened. On a Sapphire Rapids class host vdpbf16ps
-// measured once per two cycles (16 MACs/cycle against two FMAs' 32), so there widening stays. vdpbf16ps
-// treats bf16 denormals as zero (|x| < 1.2e-38): on this path such inputs contribute nothing. Decode tasks
-// are bound by streaming W and widen in registers on every CPU.
+// ran 1.92x faster than f32 with it, against 1.10x widened (same machine, grouped_gemm_bench.cpp). On a
+// Sapphire Rapids class host vdpbf16ps measured once per two cycles (16 MACs/cycle against two FMAs' 32),
+// so there widening stays. vdpbf16ps treats bf16 denormals as zero (|x| < 1.2e-38): on this path such
+// inputs contribute nothing. Decode tasks are bound by streaming W and widen in registers on every CPU.
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's _mm512_undefined_*() initialise a variable from itself (GCC bug 105593): silence its false
