@@ -351,7 +351,7 @@ void packATPairs(const Problem& p, int64_t r, int nr, float* dst) {
 }
 
 // Elements [from, kn) of a bf16 W row into the stage, and a zero after an odd kn (the last pair's partner).
-inline void stageBf16Tail(const char* src, int64_t from, int64_t kn, uint16_t* dst) {
+inline void stageBf16(const char* src, int64_t from, int64_t kn, uint16_t* dst) {
   std::memcpy(dst + from, src + 2 * from, 2 * static_cast<size_t>(kn - from));
   if (kn % 2) dst[kn] = 0;
 }
@@ -359,7 +359,8 @@ inline void stageBf16Tail(const char* src, int64_t from, int64_t kn, uint16_t* d
 // acc[i][v] += A_v[k] · W_i[k] for k in [0, kn), two k per vdpbf16ps. `a` points at the first of RV packed
 // pair vectors (stride av floats), offset to pair k0 / 2; w[i] at staged bf16 W row i, offset to k0. With a
 // job (Stage) it also copies the next tile's kn bf16 of each row, 32 per row every 16 pairs, never reading
-// past element kn of a source row.
+// past element kn of a source row; each row is prefetched 256 bytes ahead, the FMA kernel's distance for
+// bf16 W (not re-tuned for this kernel).
 template <class T, int RV, bool Stage>
 void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
               const StageJob<T, uint16_t>* job) {
@@ -391,7 +392,7 @@ void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, 
 #pragma GCC unroll 16
       for (int j = 0; j < 16; ++j) step(q + j);
     }
-    for (int i = 0; i < NW; ++i) stageBf16Tail(job->src[i], 2 * q, kn, job->dst + i * job->ldd);
+    for (int i = 0; i < NW; ++i) stageBf16(job->src[i], 2 * q, kn, job->dst + i * job->ldd);
   }
   for (; q < kp; ++q) step(q);
   for (int i = 0; i < NW; ++i)

@@ -82,7 +82,6 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
 constexpr int64_t kBlockTiles = 32;
 constexpr int64_t kABlockBytes = 768 << 10;
 
-//
 // Dp (bf16 A and W, T::Dp traits): the same loops with the dp kernel; A packed as pairs and W staged as
 // bf16 copies, so each k costs half the bytes of packed A and stage.
 template <class T, bool Dp>
@@ -146,7 +145,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
         for (int i = 0; i < NW; ++i)
           for (int64_t off = 0; off < kn * es; off += 64) T::prefetchL2(wRowPtr(p, t.e, nxt.wr[i], k0) + off);
       for (int i = 0; i < NW; ++i) {
-        if constexpr (Dp) stageBf16Tail(wRowPtr(p, t.e, cur.wr[i], k0), 0, kn, wStage + i * lds);
+        if constexpr (Dp) stageBf16(wRowPtr(p, t.e, cur.wr[i], k0), 0, kn, wStage + i * lds);
         else convertRows<T>(wRowPtr(p, t.e, cur.wr[i], k0), p.wType, 0, 1, kn, wStage + i * lds);
       }
       for (int64_t ti = tb; ti < te; ++ti) {
