@@ -1,66 +1,18 @@
-// route on the cpu backend: native/addon/route.cpp (native/cpu/route*.cpp). Validation (lib/ops/route.ts)
-// has resolved every tensor, size and default; outputs come from allocOutput (poisoned by the conformance
-// suite) and the addon writes every element of them.
+// route on the cpu backend: native/addon/route.cpp (native/cpu/route*.cpp), with the arguments of
+// lib/backends/route_native.ts.
 
-import type { RouteNativeArgs } from '../../../bindings';
-import type { RouteResult, RouteValidated } from '../../ops/route.types';
-import { allocOutput } from '../alloc';
 import type { CpuWiring } from '../cpu';
-
-function prepare(v: RouteValidated): { args: RouteNativeArgs; result: () => RouteResult } {
-  const T = v.tokens, E = v.experts, K = v.kmax;
-  const ids = allocOutput('i32', T * K);
-  const weights = allocOutput('f32', T * K);
-  const counts = allocOutput('i32', T);
-  const external = v.method === 'external';
-  const scores = external ? undefined : allocOutput('f32', T * E);
-  const args: RouteNativeArgs = {
-    method: v.method, tokens: T, experts: E, k: v.k, kmax: K, renormalize: v.renormalize, scale: v.scale, ids, weights, counts,
-  };
-  if (v.method === 'xmoe_threshold' || v.method === 'top_p') args.threshold = v.threshold;
-  if (v.groups > 1) Object.assign(args, { groups: v.groups, topkGroups: v.topkGroups, groupTopN: v.groupTopN });
-  if (external) {
-    args.extIds = v.ids!.data;
-    if (v.weights) args.extWeights = v.weights;
-  } else {
-    Object.assign(args, { logits: v.logits!.data, scores });
-    if (v.bias) args.bias = v.bias;
-    if (v.zeroGate) args.zeroGate = v.zeroGate;
-    if (v.prune) {
-      args.pruneBeta = v.prune.beta;
-      if (v.prune.protect) args.pruneProtect = v.prune.protect;
-      if (v.prune.dropAll) args.pruneDropAll = v.prune.dropAll;
-    }
-  }
-  let capacity: RouteResult['capacity'];
-  if (v.capacity) {
-    const c = { selectedIds: allocOutput('i32', T * K), keep: allocOutput('i32', T * K), load: allocOutput('i32', E), demand: allocOutput('i32', E) };
-    Object.assign(args, { cap: v.capacity.cap, policy: v.capacity.policy, renormalizeSurvivors: v.capacity.renormalizeSurvivors, ...c });
-    const i32 = (data: Int32Array, shape: number[]) => ({ data, shape, dtype: 'i32' as const });
-    capacity = { cap: v.capacity.cap, selectedIds: i32(c.selectedIds, [T, K]), keep: i32(c.keep, [T, K]), load: i32(c.load, [E]), demand: i32(c.demand, [E]) };
-  }
-  const result = (): RouteResult => {
-    const r: RouteResult = {
-      ids: { data: ids, shape: [T, K], dtype: 'i32' },
-      weights: { data: weights, shape: [T, K], dtype: 'f32' },
-      counts: { data: counts, shape: [T], dtype: 'i32' },
-    };
-    if (scores) r.scores = { data: scores, shape: [T, E], dtype: 'f32' };
-    if (capacity) r.capacity = capacity;
-    return r;
-  };
-  return { args, result };
-}
+import { prepareRoute } from '../route_native';
 
 export const wiring: CpuWiring<'route'> = {
   natives: ['route', 'routeAsync'],
   sync(addon, v) {
-    const { args, result } = prepare(v);
+    const { args, result } = prepareRoute(v);
     addon.route(args);
     return result();
   },
   async async(addon, v) {
-    const { args, result } = prepare(v);
+    const { args, result } = prepareRoute(v);
     await addon.routeAsync(args);
     return result();
   },
