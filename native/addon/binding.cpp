@@ -177,6 +177,15 @@ void Args::disjointOrSame(const char* a, const char* b) const {
   }
 }
 
+void Args::disjoint(const char* a, const char* b) const {
+  const Buffer* x = find(a);
+  const Buffer* y = find(b);
+  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
+  const auto* xs = static_cast<const uint8_t*>(x->data);
+  const auto* ys = static_cast<const uint8_t*>(y->data);
+  if (xs < ys + y->bytes && ys < xs + x->bytes) rangeError(a, std::string("must not overlap '") + b + "'");
+}
+
 void Args::checkBuffers() const {
   for (const Buffer& b : buffers_) {
     if (b.array.ByteLength() != b.bytes || (b.bytes > 0 && b.array.ArrayBuffer().IsDetached())) {

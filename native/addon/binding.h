@@ -64,6 +64,8 @@ class Args {
 
   // RangeError unless the arrays read as fields `a` and `b` are disjoint or exactly the same memory.
   void disjointOrSame(const char* a, const char* b) const;
+  // RangeError unless they share no byte (an output that must not alias anything).
+  void disjoint(const char* a, const char* b) const;
 
   [[noreturn]] void typeError(const char* field, const std::string& what, const Napi::Value& got) const;
   [[noreturn]] void rangeError(const char* field, const std::string& what) const;

@@ -13,16 +13,9 @@
 namespace {
 
 using moe::addon::Args;
+using moe::addon::elementCount;
 
 constexpr int64_t kMaxDim = 2147483647;  // offsets are int32; every dimension fits one
-
-// x · y, or a RangeError naming `field` when the element count passes 2^53 (no typed array is that long;
-// an int64 product that wrapped could otherwise match a real array's length).
-int64_t count(Args& a, const char* field, int64_t x, int64_t y) {
-  constexpr int64_t kMax = int64_t(1) << 53;
-  if (x != 0 && y > kMax / x) a.rangeError(field, "has too many elements for its shape");
-  return x * y;
-}
 
 moe::addon::Work prepareGroupedGemm(Args& a) {
   moe::GroupedGemmArgs g{};
@@ -35,16 +28,16 @@ moe::addon::Work prepareGroupedGemm(Args& a) {
   if (glu && n % 2 != 0) a.rangeError("n", "must be even for swiglu / geglu, got " + std::to_string(n));
   const int64_t nOut = glu ? n / 2 : n;
 
-  g.a = a.tensor("a", a.floatDtype("aDtype"), count(a, "a", rows, k));
+  g.a = a.tensor("a", a.floatDtype("aDtype"), elementCount(a, "a", rows, k));
   g.a.ndim = 2;
   g.a.shape[0] = rows;
   g.a.shape[1] = k;
-  g.w = a.tensor("w", a.floatDtype("wDtype"), count(a, "w", count(a, "w", experts, n), k));
+  g.w = a.tensor("w", a.floatDtype("wDtype"), elementCount(a, "w", elementCount(a, "w", experts, n), k));
   g.w.ndim = 3;
   g.w.shape[0] = experts;
   g.w.shape[1] = n;
   g.w.shape[2] = k;
-  g.out = a.tensor("out", a.floatDtype("outDtype"), count(a, "out", rows, nOut));
+  g.out = a.tensor("out", a.floatDtype("outDtype"), elementCount(a, "out", rows, nOut));
   g.out.ndim = 2;
   g.out.shape[0] = rows;
   g.out.shape[1] = nOut;
@@ -61,8 +54,8 @@ moe::addon::Work prepareGroupedGemm(Args& a) {
   if (off.data[experts] != rows)
     a.rangeError("offsets", "must end at rows = " + std::to_string(rows) + ", got " + std::to_string(off.data[experts]));
   g.offsets = off.data;
-  g.bias = a.has("bias") ? a.f32("bias", count(a, "bias", experts, n)).data : nullptr;
-  g.addend = a.has("addend") ? a.f32("addend", count(a, "addend", rows, n)).data : nullptr;
+  g.bias = a.has("bias") ? a.f32("bias", elementCount(a, "bias", experts, n)).data : nullptr;
+  g.addend = a.has("addend") ? a.f32("addend", elementCount(a, "addend", rows, n)).data : nullptr;
 
   for (const char* input : {"a", "w", "offsets", "bias", "addend"})
     if (a.has(input)) a.disjointOrSame(input, "out");

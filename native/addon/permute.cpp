@@ -17,28 +17,9 @@
 namespace {
 
 using moe::addon::Args;
+using moe::addon::elementCount;
 
 constexpr int64_t kMaxDim = 2147483647;  // row indices are int32
-
-// x · y, or a RangeError naming `field` when the element count passes 2^53.
-int64_t count(Args& a, const char* field, int64_t x, int64_t y) {
-  constexpr int64_t kMax = int64_t(1) << 53;
-  if (x != 0 && y > kMax / x) a.rangeError(field, "has too many elements for its shape");
-  return x * y;
-}
-
-// RangeError unless the arrays read as fields `f` and `g` share no byte: outputs must not alias inputs.
-void disjoint(Args& a, const char* f, const char* g) {
-  const Args::Buffer *x = nullptr, *y = nullptr;
-  for (const Args::Buffer& b : a.buffers()) {
-    if (std::strcmp(b.field, f) == 0) x = &b;
-    if (std::strcmp(b.field, g) == 0) y = &b;
-  }
-  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
-  const auto* xs = static_cast<const uint8_t*>(x->data);
-  const auto* ys = static_cast<const uint8_t*>(y->data);
-  if (xs < ys + y->bytes && ys < xs + x->bytes) a.rangeError(f, std::string("must not overlap '") + g + "'");
-}
 
 moe::addon::Work preparePermute(Args& a) {
   moe::PermuteArgs k{};
@@ -50,8 +31,8 @@ moe::addon::Work preparePermute(Args& a) {
   k.totalExperts = a.integer("totalExperts", 0, kMaxDim);
   k.rowCount = a.integer("rowCount", 0, kMaxDim);
   k.scale = a.number("scale", -DBL_MAX, DBL_MAX);
-  const int64_t slots = count(a, "ids", k.tokens, k.kmax);
-  k.x = a.tensor("x", k.dtype, count(a, "x", k.tokens, k.hidden)).data;
+  const int64_t slots = elementCount(a, "ids", k.tokens, k.kmax);
+  k.x = a.tensor("x", k.dtype, elementCount(a, "x", k.tokens, k.hidden)).data;
 
   const moe::addon::Span<int32_t> seg = a.i32("segmentOf", k.totalExperts);
   for (int64_t e = 0; e < seg.size; ++e) {
@@ -94,12 +75,12 @@ moe::addon::Work preparePermute(Args& a) {
   }
   k.offsets = off.data;
 
-  k.rows = a.tensor("rows", k.dtype, count(a, "rows", k.rowCount, k.hidden)).data;
+  k.rows = a.tensor("rows", k.dtype, elementCount(a, "rows", k.rowCount, k.hidden)).data;
   k.slotToRow = a.i32("slotToRow", slots).data;
   k.rowToToken = a.i32("rowToToken", k.rowCount).data;
   for (const char* out : {"rows", "slotToRow", "rowToToken"}) {
     for (const char* in : {"x", "ids", "segmentOf", "offsets", "rows", "slotToRow", "rowToToken"}) {
-      if (std::strcmp(in, out) != 0) disjoint(a, out, in);
+      if (std::strcmp(in, out) != 0) a.disjoint(out, in);
     }
   }
   return [k] { return moe::cpu::permute(k); };

@@ -16,27 +16,9 @@
 namespace {
 
 using moe::addon::Args;
+using moe::addon::elementCount;
 
 constexpr int64_t kMaxDim = 2147483647;
-
-int64_t count(Args& a, const char* field, int64_t x, int64_t y) {
-  constexpr int64_t kMax = int64_t(1) << 53;
-  if (x != 0 && y > kMax / x) a.rangeError(field, "has too many elements for its shape");
-  return x * y;
-}
-
-// RangeError unless the arrays read as fields `f` and `g` share no byte: outputs must not alias anything.
-void disjoint(Args& a, const char* f, const char* g) {
-  const Args::Buffer *x = nullptr, *y = nullptr;
-  for (const Args::Buffer& b : a.buffers()) {
-    if (std::strcmp(b.field, f) == 0) x = &b;
-    if (std::strcmp(b.field, g) == 0) y = &b;
-  }
-  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
-  const auto* xs = static_cast<const uint8_t*>(x->data);
-  const auto* ys = static_cast<const uint8_t*>(y->data);
-  if (xs < ys + y->bytes && ys < xs + x->bytes) a.rangeError(f, std::string("must not overlap '") + g + "'");
-}
 
 moe::addon::Work prepareRouterStats(Args& a) {
   moe::RouterStatsArgs k{};
@@ -44,7 +26,7 @@ moe::addon::Work prepareRouterStats(Args& a) {
   k.kmax = a.integer("kmax", 0, kMaxDim);
   k.experts = a.integer("experts", 0, kMaxDim);
   k.normalizeScores = a.boolean("normalizeScores");
-  const moe::addon::Span<int32_t> ids = a.i32("ids", count(a, "ids", k.tokens, k.kmax));
+  const moe::addon::Span<int32_t> ids = a.i32("ids", elementCount(a, "ids", k.tokens, k.kmax));
   for (int64_t i = 0; i < ids.size; ++i) {
     if (ids.data[i] < -1 || ids.data[i] >= k.experts) {
       a.rangeError("ids", "must hold -1 or expert ids in [0, " + std::to_string(k.experts) + "), got " +
@@ -52,7 +34,7 @@ moe::addon::Work prepareRouterStats(Args& a) {
     }
   }
   k.ids = ids.data;
-  const int64_t n = count(a, "scores", k.tokens, k.experts);
+  const int64_t n = elementCount(a, "scores", k.tokens, k.experts);
   k.scores = a.f32("scores", n).data;
   k.logits = a.has("logits") ? a.f32("logits", n).data : nullptr;
   k.tokenMask = a.has("tokenMask") ? a.u8("tokenMask", k.tokens).data : nullptr;
@@ -62,7 +44,7 @@ moe::addon::Work prepareRouterStats(Args& a) {
   uint8_t* totals = a.u8("totals", 32).data;
   for (const char* out : {"counts", "top1Counts", "probSum", "totals"}) {
     for (const char* other : {"ids", "scores", "logits", "tokenMask", "counts", "top1Counts", "probSum", "totals"}) {
-      if (std::strcmp(out, other) != 0) disjoint(a, out, other);
+      if (std::strcmp(out, other) != 0) a.disjoint(out, other);
     }
   }
   return [k, totals] {

@@ -18,27 +18,9 @@
 namespace {
 
 using moe::addon::Args;
+using moe::addon::elementCount;
 
 constexpr int64_t kMaxDim = 2147483647;
-
-int64_t count(Args& a, const char* field, int64_t x, int64_t y) {
-  constexpr int64_t kMax = int64_t(1) << 53;
-  if (x != 0 && y > kMax / x) a.rangeError(field, "has too many elements for its shape");
-  return x * y;
-}
-
-// RangeError unless the arrays read as fields `f` and `g` share no byte.
-void disjoint(Args& a, const char* f, const char* g) {
-  const Args::Buffer *x = nullptr, *y = nullptr;
-  for (const Args::Buffer& b : a.buffers()) {
-    if (std::strcmp(b.field, f) == 0) x = &b;
-    if (std::strcmp(b.field, g) == 0) y = &b;
-  }
-  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
-  const auto* xs = static_cast<const uint8_t*>(x->data);
-  const auto* ys = static_cast<const uint8_t*>(y->data);
-  if (xs < ys + y->bytes && ys < xs + x->bytes) a.rangeError(f, std::string("must not overlap '") + g + "'");
-}
 
 // An optional [tokens, hidden] float tensor with its dtype field; null when absent.
 const void* tokenRows(Args& a, const char* field, const char* dtypeField, int64_t n, moe::DType* dtype) {
@@ -55,8 +37,8 @@ moe::addon::Work prepareUnpermute(Args& a) {
   k.kmax = a.integer("kmax", 0, kMaxDim);
   k.inputScale = a.number("inputScale", -DBL_MAX, DBL_MAX);
   k.yDtype = a.floatDtype("yDtype");
-  k.y = a.tensor("y", k.yDtype, count(a, "y", k.rows, k.hidden)).data;
-  const int64_t slots = count(a, "ids", k.tokens, k.kmax), n = count(a, "out", k.tokens, k.hidden);
+  k.y = a.tensor("y", k.yDtype, elementCount(a, "y", k.rows, k.hidden)).data;
+  const int64_t slots = elementCount(a, "ids", k.tokens, k.kmax), n = elementCount(a, "out", k.tokens, k.hidden);
   k.ids = a.i32("ids", slots).data;
   k.weights = a.f32("weights", slots).data;
   const moe::addon::Span<int32_t> rowOf = a.i32("slotToRow", slots);
@@ -76,8 +58,8 @@ moe::addon::Work prepareUnpermute(Args& a) {
   k.constantIds = cst.data;
   k.nConst = cst.size;
   if (k.nConst > 0) {
-    k.wc = a.f32("wc", count(a, "wc", 2 * k.nConst, k.hidden)).data;
-    k.v = a.f32("v", count(a, "v", k.nConst, k.hidden)).data;
+    k.wc = a.f32("wc", elementCount(a, "wc", 2 * k.nConst, k.hidden)).data;
+    k.v = a.f32("v", elementCount(a, "v", k.nConst, k.hidden)).data;
   }
   k.x = tokenRows(a, "x", "xDtype", n, &k.xDtype);
   if (!a.has("x") && k.nCopy + k.nConst > 0) a.typeError("x", "a typed array (copy and constant experts read x)", a.object().Get("x"));
@@ -87,7 +69,7 @@ moe::addon::Work prepareUnpermute(Args& a) {
   k.out = a.tensor("out", k.outDtype, n).data;
 
   for (const char* in : {"y", "ids", "weights", "slotToRow", "zeroExperts", "copyExperts", "constantIds", "wc", "v", "x"}) {
-    disjoint(a, "out", in);
+    a.disjoint("out", in);
   }
   a.disjointOrSame("shared", "out");
   a.disjointOrSame("residual", "out");
