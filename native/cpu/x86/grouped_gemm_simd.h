@@ -246,9 +246,14 @@ void convertRows(const void* src, DType d, int64_t first, int64_t nrows, int64_t
 
 // ---------------------------------------------------------------------------------------------------------
 // Staging work the bcast kernel does between its FMAs: widen (or copy) the next tile's W rows src[i]
-// (dtype CD) into dst + i * ldd, 16 elements per row every 16 k, each row prefetched 64 elements ahead
-// into L1. Measured (R = 32, K = 2048, 1 core): prefetch distance 64 > 128 > 256 > 512 elements (114,
-// 110, 99, 91 GFLOP/s with f32 W from DRAM); also prefetching the tile after next into L2 made it slower.
+// (dtype CD) into dst + i * ldd, 16 elements per row every 16 k; bf16 / f16 rows are prefetched 64
+// elements ahead into L1, f32 rows are left to the hardware prefetchers. Measured (R = 32, K = 2048, 1 core,
+// an earlier Intel host): distance 64 > 128 > 256 > 512 elements (114, 110, 99, 91 GFLOP/s with f32 W from
+// DRAM); prefetching the tile after next into L2 was slower. Without the prefetch (Zen 4 VM, Qwen3 T=512,
+// W from DRAM, in-process interleaved A/B, time ratio without / with): f32 W 0.93-0.95 (1 thread) and
+// 0.87-0.95 (2 threads); bf16 W 0.99 for W1 but 1.06-1.07 for W2 (K = 768), so 16-bit W keeps it. One
+// 32-row task alone, f32 W in L3: 92 GFLOP/s without, 86 with (K = 768); 86 and 80 (K = 2048). Measured
+// on the AVX-512 path; the AVX2 path shares the rule unmeasured.
 // S is the staged element: float for the FMA kernel, uint16_t (bf16 as it is) for the dp kernel.
 template <class T, class S = float>
 struct StageJob {
@@ -289,7 +294,8 @@ void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, 
   int64_t k = 0;
   if (CD != DType::I32) {
     for (; k + 16 <= kc; k += 16) {
-      for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + (k + 64) * es);
+      if (CD != DType::F32)
+        for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + (k + 64) * es);
       for (int i = 0; i < NW; ++i)
         for (int o = 0; o < 16; o += T::L)
           T::storeu(job->dst + i * job->ldd + k + o, loadW<T, CD>(job->src[i] + (k + o) * es));
