@@ -191,7 +191,7 @@ describe('MOE_CPU_DISABLE', () => {
     const out = new Uint16Array(x.length);
     a.setSimdPath('avx512');
     a.convert({ x, xDtype: 'f32', out, outDtype: 'bf16' });
-    console.log(JSON.stringify({ simd: c.simd, bf16: c.cpu.avx512bf16, best: a.setSimdPath('auto'), out: Array.from(out) }));
+    console.log(JSON.stringify({ simd: c.simd, bf16: c.cpu.avx512bf16, bf16Dot: c.cpu.bf16Dot, best: a.setSimdPath('auto'), out: Array.from(out) }));
   `;
   const best = addon.setSimdPath('auto');
   const input = Array.from(new Uint32Array(new Rng(11).f32(4099, -4, 4).buffer));
@@ -203,6 +203,13 @@ describe('MOE_CPU_DISABLE', () => {
     expect(r.best).toBe('avx512');
     const f = new Float32Array(Uint32Array.from(input).buffer);
     expect(r.out).toEqual(Array.from(f, (v) => f32ToBf16(v)));
+  });
+
+  test('amd hidden: no AMD-only kernel choice (bf16Dot off), the features themselves stay', () => {
+    const r = child(script, { MOE_CPU_DISABLE: 'amd', INPUT: JSON.stringify([0x3f800000]) }) as { bf16: boolean; bf16Dot: boolean; best: string };
+    expect(r.bf16Dot).toBe(false);
+    expect(r.best).toBe(best);
+    expect(r.bf16).toBe(addon.capabilities().cpu.avx512bf16);
   });
 
   test('avx512 hidden: the best path is avx2 at most; avx2 hidden: scalar', () => {

@@ -64,6 +64,7 @@ CpuFeatures detect() {
     if (f.avx512f && l7.a >= 1) f.avx512bf16 = bit(cpuid(7, 1).a, 5);
   }
   const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"
+  f.amd = amd;
   f.bf16DotFast = f.avx512bf16 && amd;
   return f;
 }
@@ -82,7 +83,8 @@ CpuFeatures disableFeatures(CpuFeatures f, const char* disable) {
   if (has("avx2")) f = CpuFeatures{};
   if (has("avx512")) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = false;
   if (has("avx512bf16")) f.avx512bf16 = false;
-  f.bf16DotFast = f.bf16DotFast && f.avx512bf16;
+  if (has("amd")) f.amd = false;
+  f.bf16DotFast = f.bf16DotFast && f.avx512bf16 && f.amd;
   return f;
 }
 

@@ -23,11 +23,14 @@ struct CpuFeatures {
   // ran 1.9x faster with it). On the Sapphire Rapids class host of an earlier session it issued at half the
   // FMA's rate, so Intel CPUs keep the FMA path. grouped_gemm reads this flag.
   bool bf16DotFast = false;
+  // The vendor is AMD: grouped_gemm's f32 prefill reads W in place there (Problem::directF32W, measured on
+  // Zen 4; an Intel host measured faster with the staged copy).
+  bool amd = false;
 };
 
 // Detected once; safe to call from any thread. MOE_CPU_DISABLE (read once) hides features, so a machine can
 // run the code paths of an older CPU: a comma list of avx2 (hides everything), avx512 (all AVX-512),
-// avx512bf16. Unknown names are ignored.
+// avx512bf16, amd (the vendor: the AMD-only kernel choices, as on an Intel CPU). Unknown names are ignored.
 const CpuFeatures& cpuFeatures();
 
 // Pure, for tests: `f` with the features named in `disable` removed (the MOE_CPU_DISABLE grammar).

@@ -109,6 +109,9 @@ specs.push(
   // bf16 x bf16 over several K blocks with an odd K (the vdpbf16ps kernel's pairs and its block split:
   // 25 vectors of rows give blocks of 880, 880 and 841).
   { counts: [400, 3], n: 16, k: 2601, a: 'bf16', w: 'bf16', act: 'silu', bias: true },
+  // f32 W over two K blocks in single-panel tasks (read in place on AMD, staged elsewhere): 40 rows (2
+  // vectors + an 8-row tail) and 48 rows (3 vectors) split K = 6151 in two; 20 rows keep one block.
+  { counts: [40, 48, 20], n: 24, k: 6151, act: 'swiglu', bias: true },
 );
 
 conformance<GroupedGemmArgs, GroupedGemmResult>({

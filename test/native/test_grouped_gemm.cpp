@@ -158,6 +158,8 @@ int main() {
   }
   cases.push_back({{300, 0, 211}, 256, 128, DType::BF16, DType::BF16, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
   cases.push_back({{513}, 100, 96, DType::F32, DType::F32, DType::F32, Activation::None, GluLayout::Halves, false, false});
+  // f32 W over two K blocks in single-panel prefill tasks (W read in place on AMD): 40 and 48 rows, K = 6151.
+  cases.push_back({{40, 48}, 6151, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
   std::vector<Data> data;
   for (const Case& c : cases) data.push_back(make(r, c));
   std::vector<Buf<uint8_t>> oneThread(cases.size());

@@ -133,6 +133,10 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
     panelLen[np++] = len;
     v += len;
   }
+  // f32 W read in place (Problem::directF32W) when one panel uses each W tile once: the kernel broadcasts
+  // straight from W's rows and the copy into the stage is skipped. With several panels the staged copy
+  // gives their re-reads locality, so it stays.
+  const bool direct = !Dp && p.directF32W && np == 1;
 
   for (int64_t tb = 0; tb < tiles; tb += blockTiles) {
     const int64_t te = imin(tiles, tb + blockTiles);
@@ -144,7 +148,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
       if (tb + 1 < te)  // the first two tiles of a round are not covered by the pipeline
         for (int i = 0; i < NW; ++i)
           for (int64_t off = 0; off < kn * es; off += 64) T::prefetchL2(wRowPtr(p, t.e, nxt.wr[i], k0) + off);
-      for (int i = 0; i < NW; ++i) {
+      for (int i = 0; i < NW && !direct; ++i) {
         if constexpr (Dp) stageBf16(wRowPtr(p, t.e, cur.wr[i], k0), 0, kn, wStage + i * lds);
         else convertRows<T>(wRowPtr(p, t.e, cur.wr[i], k0), p.wType, 0, 1, kn, wStage + i * lds);
       }
@@ -156,7 +160,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
         job.ldd = lds;
         for (int i = 0; i < NW; ++i) job.src[i] = wRowPtr(p, t.e, nxt.wr[i], k0);
         const S* w[NW];
-        for (int i = 0; i < NW; ++i) w[i] = cs + i * lds;
+        for (int i = 0; i < NW; ++i) w[i] = direct ? reinterpret_cast<const S*>(wRowPtr(p, t.e, cur.wr[i], k0)) : cs + i * lds;
         float* tp = part + (ti - tb) * perTile;
         for (int64_t pi = 0; pi < np; ++pi) {
           const int64_t v0 = panelStart[pi], rv = panelLen[pi];
@@ -164,7 +168,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
           float* ps = tp + v0 * NW * L;
           for (int j = 0; j < NW * rv; ++j) acc[j] = first ? T::zero() : T::load(ps + j * L);
           const float* a = aPack + v0 * lda + (Dp ? k0 / 2 : k0) * L;
-          const StageJob<T, S>* jp = pi == 0 && has1 ? &job : nullptr;
+          const StageJob<T, S>* jp = pi == 0 && has1 && !direct ? &job : nullptr;
           if constexpr (Dp) {
             if (rv == 3) dpAny<T, 3>(a, lda, w, kn, acc, jp);
             else if (rv == 2) dpAny<T, 2>(a, lda, w, kn, acc, jp);
