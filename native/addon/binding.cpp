@@ -165,25 +165,30 @@ const Args::Buffer* Args::find(const char* field) const {
   return nullptr;
 }
 
-void Args::disjointOrSame(const char* a, const char* b) const {
-  const Buffer* x = find(a);
-  const Buffer* y = find(b);
-  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
+namespace {
+
+// How two arrays read as fields share memory: none (or either is missing or empty), exactly the same bytes,
+// or a partial overlap.
+enum class Sharing { None, Same, Partial };
+
+Sharing sharing(const Args::Buffer* x, const Args::Buffer* y) {
+  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return Sharing::None;
   const auto* xs = static_cast<const uint8_t*>(x->data);
   const auto* ys = static_cast<const uint8_t*>(y->data);
-  const bool same = xs == ys && x->bytes == y->bytes;
-  if (!same && xs < ys + y->bytes && ys < xs + x->bytes) {
+  if (xs == ys && x->bytes == y->bytes) return Sharing::Same;
+  return xs < ys + y->bytes && ys < xs + x->bytes ? Sharing::Partial : Sharing::None;
+}
+
+}  // namespace
+
+void Args::disjointOrSame(const char* a, const char* b) const {
+  if (sharing(find(a), find(b)) == Sharing::Partial) {
     rangeError(a, std::string("must not partly overlap '") + b + "' (exactly the same memory is allowed)");
   }
 }
 
 void Args::disjoint(const char* a, const char* b) const {
-  const Buffer* x = find(a);
-  const Buffer* y = find(b);
-  if (x == nullptr || y == nullptr || x->bytes == 0 || y->bytes == 0) return;
-  const auto* xs = static_cast<const uint8_t*>(x->data);
-  const auto* ys = static_cast<const uint8_t*>(y->data);
-  if (xs < ys + y->bytes && ys < xs + x->bytes) rangeError(a, std::string("must not overlap '") + b + "'");
+  if (sharing(find(a), find(b)) != Sharing::None) rangeError(a, std::string("must not overlap '") + b + "'");
 }
 
 void Args::checkBuffers() const {
