@@ -104,6 +104,25 @@ describe('argument readers (called directly, bypassing lib/ops)', () => {
     }
   });
 
+  test('permute: an output sharing any byte with an input is refused, even exactly in place', () => {
+    const T = 2, H = 4;
+    const base = () => ({
+      x: new Float32Array(T * H).fill(1), xDtype: 'f32' as const, tokens: T, hidden: H, kmax: 1, ids: Int32Array.of(0, 0),
+      experts: 1, totalExperts: 1, segmentOf: Int32Array.of(0), offsets: Int32Array.of(0, 2), rowCount: 2, scale: 1,
+      rows: new Float32Array(T * H), slotToRow: new Int32Array(T), rowToToken: new Int32Array(T),
+    });
+    const same = base();
+    const e1 = nativeError(() => addon.permute({ ...same, rows: same.x }));
+    expect(e1.name).toBe('RangeError');
+    expect(e1.message).toBe("permute: 'rows' must not overlap 'x'");
+    const ints = new Int32Array(4);
+    const e2 = nativeError(() => addon.permute({ ...base(), slotToRow: ints.subarray(0, 2), rowToToken: ints.subarray(1, 3) }));
+    expect(e2.message).toMatch(/^permute: '(slotToRow|rowToToken)' must not overlap '(slotToRow|rowToToken)'$/);
+    const ok = base();
+    addon.permute(ok);
+    expect(Array.from(ok.rowToToken)).toEqual([0, 1]);
+  });
+
   test('partial overlap is refused; exactly in place is allowed', () => {
     const buf = Uint16Array.of(0x3f80, 0x4000, 0x4040, 0x4080);
     const e = nativeError(() => addon.convert({ x: buf.subarray(0, 3), xDtype: 'bf16', out: buf.subarray(1, 4), outDtype: 'f16' }));
