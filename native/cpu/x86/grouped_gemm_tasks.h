@@ -104,8 +104,12 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // (lds in staged elements, lda in floats.)
   const int64_t lds = kc + 64 / static_cast<int64_t>(sizeof(S)), lda = (Dp ? (k + 1) / 2 : k) * L + 16;
 
+  // f32 W read in place (Problem::directF32W) when a single panel (at most 3 vectors, see below) uses each
+  // W tile once: the kernel broadcasts straight from W's rows, with no stage. With several panels the
+  // staged copy gives their re-reads locality, so it stays.
+  const bool direct = !Dp && p.directF32W && nv <= 3;
   const int64_t aPackSz = nv * lda, aTailSz = p.aType == DType::F32 ? 0 : roundUp(tail * k, 16);
-  const int64_t wStageSz = 2 * NW * lds * static_cast<int64_t>(sizeof(S)) / 4;
+  const int64_t wStageSz = direct ? 0 : 2 * NW * lds * static_cast<int64_t>(sizeof(S)) / 4;
   const int64_t partSz = nkb > 1 ? imin(tiles, blockTiles) * perTile : 0;
   float* buf = scratch(static_cast<size_t>(aPackSz + aTailSz + wStageSz + partSz + 16));
   if (!buf) return;
@@ -133,10 +137,6 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
     panelLen[np++] = len;
     v += len;
   }
-  // f32 W read in place (Problem::directF32W) when one panel uses each W tile once: the kernel broadcasts
-  // straight from W's rows and the copy into the stage is skipped. With several panels the staged copy
-  // gives their re-reads locality, so it stays.
-  const bool direct = !Dp && p.directF32W && np == 1;
 
   for (int64_t tb = 0; tb < tiles; tb += blockTiles) {
     const int64_t te = imin(tiles, tb + blockTiles);
