@@ -23,8 +23,8 @@ struct CpuFeatures {
   // ran 1.9x faster with it). On the Sapphire Rapids class host of an earlier session it issued at half the
   // FMA's rate, so Intel CPUs keep the FMA path. grouped_gemm reads this flag.
   bool bf16DotFast = false;
-  // The vendor is AMD: grouped_gemm's f32 prefill reads W in place there (Problem::directF32W, measured on
-  // Zen 4; an Intel host measured faster with the staged copy).
+  // The vendor is AMD: grouped_gemm's single-panel prefill reads W in place there (Problem::directW,
+  // measured on Zen 4; an Intel host measured faster with the staged copy).
   bool amd = false;
 };
 

@@ -112,6 +112,8 @@ specs.push(
   // f32 W over two K blocks in single-panel tasks (read in place on AMD, staged elsewhere): 40 rows (2
   // vectors + an 8-row tail) and 48 rows (3 vectors) split K = 6151 in two; 20 rows keep one block.
   { counts: [40, 48, 20], n: 24, k: 6151, act: 'swiglu', bias: true },
+  // bf16 x bf16 likewise (the dp kernel reads W in place for an even K): 48 and 33 rows split K = 8200 in two.
+  { counts: [48, 33], n: 16, k: 8200, a: 'bf16', w: 'bf16', act: 'silu' },
 );
 
 conformance<GroupedGemmArgs, GroupedGemmResult>({

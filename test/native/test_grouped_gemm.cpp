@@ -160,6 +160,8 @@ int main() {
   cases.push_back({{513}, 100, 96, DType::F32, DType::F32, DType::F32, Activation::None, GluLayout::Halves, false, false});
   // f32 W over two K blocks in single-panel prefill tasks (W read in place on AMD): 40 and 48 rows, K = 6151.
   cases.push_back({{40, 48}, 6151, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
+  // bf16 x bf16 likewise (the dp kernel reads W in place for an even K): 48 and 33 rows, K = 8200.
+  cases.push_back({{48, 33}, 8200, 16, DType::BF16, DType::BF16, DType::BF16, Activation::Silu, GluLayout::Halves, false, false});
   std::vector<Data> data;
   for (const Case& c : cases) data.push_back(make(r, c));
   std::vector<Buf<uint8_t>> oneThread(cases.size());

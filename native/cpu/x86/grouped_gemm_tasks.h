@@ -104,10 +104,12 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // (lds in staged elements, lda in floats.)
   const int64_t lds = kc + 64 / static_cast<int64_t>(sizeof(S)), lda = (Dp ? (k + 1) / 2 : k) * L + 16;
 
-  // f32 W read in place (Problem::directF32W) when a single panel (at most 3 vectors, see below) uses each
-  // W tile once: the kernel broadcasts straight from W's rows, with no stage. With several panels the
-  // staged copy gives their re-reads locality, so it stays.
-  const bool direct = !Dp && p.directF32W && nv <= 3;
+  // W read in place (Problem::directW) when a single panel (at most 3 vectors, see below) uses each W tile
+  // once: the kernel broadcasts straight from W's rows, with no stage. With several panels the staged copy
+  // gives their re-reads locality, so it stays. Only W the kernel can read as it is: f32 for the FMA kernel
+  // (bf16 / f16 W are widened into the stage), bf16 pairs for the dp kernel when K is even (an odd K needs
+  // the stage's zero after the last element).
+  const bool direct = p.directW && nv <= 3 && (Dp ? k % 2 == 0 : p.wType == DType::F32);
   const int64_t aPackSz = nv * lda, aTailSz = p.aType == DType::F32 ? 0 : roundUp(tail * k, 16);
   const int64_t wStageSz = direct ? 0 : 2 * NW * lds * static_cast<int64_t>(sizeof(S)) / 4;
   const int64_t partSz = nkb > 1 ? imin(tiles, blockTiles) * perTile : 0;
