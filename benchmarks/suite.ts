@@ -11,6 +11,7 @@ import { convertCases } from './convert.bench';
 import { groupedGemmCases } from './grouped_gemm.bench';
 import { benchLayer, LayerEnv } from './layer.bench';
 import { loadOrt } from './peers/onnxruntime';
+import { measurePaired, PairedResult } from './paired';
 import { permuteCase } from './permute.bench';
 import { Progress } from './progress';
 import type { BenchRun } from './report';
@@ -21,7 +22,7 @@ import { evaluateTargets } from './targets';
 import { nowMs, QUICK_PLAN, FULL_PLAN } from './timing';
 import { unpermuteCase } from './unpermute.bench';
 import { opInputs } from './workload';
-import type { Tensor } from '../lib';
+import type { MoELayerConfig, MoELayerWeights, Tensor } from '../lib';
 
 export const OP_NAMES = ['route', 'permute', 'grouped_gemm', 'unpermute', 'router_stats', 'convert'] as const;
 
@@ -66,6 +67,7 @@ async function runWith(o: BenchOptions, progress: Progress): Promise<BenchRun> {
   }
   const layerOps = o.ops.filter((x) => x !== 'layer' && x !== 'convert');
   const maxThreads = Math.max(...o.threads);
+  let paired: PairedResult[] = [];
 
   for (const [i, key] of o.shapes.entries()) {
     const shape = shapeByKey(key);
@@ -108,6 +110,9 @@ async function runWith(o: BenchOptions, progress: Progress): Promise<BenchRun> {
       w = undefined as never;
       env.w = undefined as never;
     }
+    if (key === TARGET_SHAPE && addon && ctx.has('cpu') && ctx.whyNot('cpu', 'grouped_gemm') === null) {
+      paired = pairedTargets(o, addon, flusher, cfg32, wf32, progress);
+    }
     wf32 = undefined as never;
     (globalThis as { gc?: () => void }).gc?.();
   }
@@ -119,10 +124,28 @@ async function runWith(o: BenchOptions, progress: Progress): Promise<BenchRun> {
   const ort = loadOrt();
   return {
     machine, ceilings, options: o, results: ctx.results, skipped: ctx.skipped,
-    targets: evaluateTargets(ctx.results, ceilings),
+    targets: evaluateTargets(ctx.results, ceilings, paired),
+    paired,
     onnxruntime: ort.version ? `${ort.version} (com.microsoft MoE, CPU EP)` : null,
     durationS: (nowMs() - t0) / 1000,
   };
+}
+
+/** The shape of issue 3's targets. */
+const TARGET_SHAPE = 'qwen3';
+
+/** Issue 3's targets as side-by-side pairs (./paired) on the target shape's weights: the layer at the run's
+ *  T = 1 / 32, the expert GEMMs at T = 512, on 2 threads when the run has them (else its most). */
+function pairedTargets(o: BenchOptions, addon: NonNullable<ReturnType<typeof loadNative>>, flusher: Flusher,
+  cfg32: MoELayerConfig, w32: MoELayerWeights, progress: Progress): PairedResult[] {
+  const threads = o.threads.includes(2) ? 2 : Math.max(...o.threads);
+  const bf16 = o.dtypes.includes('bf16');
+  const layerTokens = o.ops.includes('layer') && o.dtypes.includes('f32') ? o.tokens : [];
+  const gemms = o.ops.includes('grouped_gemm') && o.dtypes.includes('f32') && o.tokens.includes(512);
+  if (!layerTokens.some((t) => t === 1 || t === 32) && !gemms) return [];
+  const cfg16 = bf16 ? configOf(shapeByKey(TARGET_SHAPE), 'bf16') : undefined;
+  const w16 = bf16 ? toDtype(w32, 'bf16') : undefined;
+  return measurePaired({ addon, flusher, threads, cfg32, w32, cfg16, w16, layerTokens, gemms, log: (m) => progress.log(m) });
 }
 
 /** Backends that can run here: the reference always; cpu / cuda when registered; onnxruntime when it loads. */

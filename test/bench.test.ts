@@ -20,6 +20,9 @@ import type { BackendId, BenchResult } from '../benchmarks/results';
 import { dimsOf, makeInputs, makeWeights, SHAPES, toDtype } from '../benchmarks/shapes';
 import { barChart, lineChart } from '../benchmarks/svg';
 import { evaluateTargets } from '../benchmarks/targets';
+import { measurePaired } from '../benchmarks/paired';
+import type { PairedKind, PairedResult } from '../benchmarks/paired';
+import { loadNative } from '../lib/native';
 import { Progress } from '../benchmarks/progress';
 import { QUICK_PLAN } from '../benchmarks/timing';
 import { opInputs } from '../benchmarks/workload';
@@ -212,6 +215,48 @@ describe('options, targets, report', () => {
     expect(t[0]!.measured).toContain('1.05x');
     expect(t[3]!.measured).toContain('80.0%');
     expect(evaluateTargets([], ceilings).every((x) => x.met === null)).toBe(true);
+  });
+
+  test('side-by-side pairs, where a run has them, decide the targets; the rows are shown next to them', () => {
+    const pair = (kind: PairedKind, tokens: number, ratio: number, first: number, second: number, amount = 0): PairedResult =>
+      ({ kind, tokens, threads: 2, ratio, lo: ratio * 0.9, hi: ratio * 1.1, pairs: 5, first, second, amount });
+    const paired = [
+      pair('floor', 1, 1.2, 12, 10, 100e6), // the row says 1.05x (met), the pairs 1.2x: missed
+      pair('bf16', 1, 0.5, 10, 5), // the row says 0.57x, the pairs 0.5x: met
+      pair('floor', 32, 1.1, 11, 10, 100e6), // the row 1.3x, the pairs 1.1x: met
+      pair('peak', 512, 0.65, 150, 110, 12e9), // the row 80%, the pairs 65%: missed
+      pair('dp', 512, 1.8, 150, 83), // the row 1.67x, the pairs 1.8x: met
+    ];
+    const t = evaluateTargets(rows, ceilings, paired);
+    expect(t.map((x) => x.met)).toEqual([false, true, true, false, true, true]);
+    expect(t[0]!.measured).toMatch(/^side by side: 1\.20x \(medians of 5 interleaved pairs.*Table rows: .*1\.05x/);
+    expect(t[3]!.measured).toContain('65.0%');
+    expect(t[3]!.measured).toContain('80.0%');
+    // Pairs alone (no rows) still decide; a kind the run did not pair falls back to the rows.
+    expect(evaluateTargets([], ceilings, paired).map((x) => x.met)).toEqual([false, true, true, false, true, null]);
+    expect(evaluateTargets(rows, ceilings, [paired[1]!]).map((x) => x.met)).toEqual([true, true, false, true, false, true]);
+  });
+
+  (availableBackends().includes('cpu') ? test : test.skip)('measurePaired times every kind of pair on a small layer', () => {
+    const cfg32 = preset('qwen3-moe', { hidden: 64, intermediate: 24, experts: 8, topK: 2 });
+    const cfg16 = { ...cfg32, dtype: 'bf16' as const };
+    const w32 = makeWeights(cfg32, 3);
+    const addon = loadNative()!;
+    const logs: string[] = [];
+    const out = measurePaired({
+      addon, flusher: new Flusher(addon, 1 << 20), threads: 2, cfg32, w32, cfg16, w16: toDtype(w32, 'bf16'),
+      layerTokens: [1, 32], gemms: true, log: (m) => logs.push(m),
+    });
+    expect(out.map((p) => `${p.kind} ${p.tokens}`)).toEqual(['floor 1', 'bf16 1', 'floor 32', 'peak 512', 'dp 512']);
+    for (const p of out) {
+      expect(p.pairs).toBeGreaterThanOrEqual(5);
+      for (const v of [p.ratio, p.lo, p.hi, p.first, p.second]) expect(Number.isFinite(v) && v > 0).toBe(true);
+      expect(p.lo).toBeLessThanOrEqual(p.hi);
+    }
+    // floor: 2 experts' W1 + W2 at T = 1 (f32); peak: 2 FLOP per multiply-add of W1 and W2 for 512 x 2 rows.
+    expect(out[0]!.amount).toBe(2 * (48 * 64 + 64 * 24) * 4);
+    expect(out[3]!.amount).toBe(2 * 512 * 2 * (48 * 64 + 64 * 24));
+    expect(logs.join('\n')).toContain('side-by-side pairs');
   });
 
   test('the table, Markdown and HTML carry the rows, ratios and charts, with no external assets', () => {
