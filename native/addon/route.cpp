@@ -16,8 +16,7 @@
 #include <cstring>
 #include <string>
 
-#include "../common/route.h"
-#include "binding.h"
+#include "route_args.h"
 
 namespace {
 
@@ -65,7 +64,11 @@ void outputsDisjoint(Args& a) {
   }
 }
 
-moe::addon::Work prepareRoute(Args& a) {
+}  // namespace
+
+namespace moe::addon {
+
+moe::RouteArgs readRouteArgs(Args& a) {
   moe::RouteArgs k;
   k.method = static_cast<moe::RouteMethod>(
       a.oneOf("method", {"softmax_topk", "topk_softmax", "sigmoid_topk", "xmoe_threshold", "top_p", "external"}));
@@ -135,6 +138,15 @@ moe::addon::Work prepareRoute(Args& a) {
     k.load = a.i32("load", E).data;
     k.demand = a.i32("demand", E).data;
   }
+  return k;
+}
+
+}  // namespace moe::addon
+
+namespace {
+
+moe::addon::Work prepareRoute(Args& a) {
+  const moe::RouteArgs k = moe::addon::readRouteArgs(a);
   outputsDisjoint(a);
   return [k] { return moe::cpu::route(k); };
 }
