@@ -284,6 +284,73 @@ export interface NativeAddon {
   routeAsync(a: RouteNativeArgs): Promise<void>;
 }
 
+// ---- layer_forward (native/addon/layer_forward.cpp) ----
+type FloatArray = Float32Array | Uint16Array;
+type FloatName = 'f32' | 'bf16' | 'f16';
+/** One MoELayer.forward in one call (lib/layer_native.ts builds it): route's fields under route's names
+ *  (scored methods, no capacity), then the router GEMM, the experts, the scratch, the combine and
+ *  router_stats' outputs. T = tokens, N = experts (every expert), E = ffnExperts, K = kmax. Every array the
+ *  call writes overlaps no other, except that out may be exactly residual's memory. */
+export interface LayerForwardNativeArgs extends RouteNativeArgs {
+  /** Written: the router GEMM's output [T, N] (route reads it). */
+  logits: Float32Array;
+  scores: Float32Array;
+  x: FloatArray;
+  xDtype: FloatName;
+  hidden: number;
+  /** [N, hidden] f32, and [N]. */
+  router: Float32Array;
+  routerDtype: 'f32';
+  routerBias?: Float32Array;
+  ffnExperts: number;
+  intermediate: number;
+  inputScale: number;
+  activation: 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu' | 'swiglu' | 'geglu' | 'tanh' | 'sigmoid';
+  gluLayout: 'halves' | 'interleaved';
+  /** [E, n1, hidden] (n1 = 2 · intermediate for swiglu / geglu), [E, hidden, intermediate]; biases f32. */
+  w1: FloatArray;
+  w1Dtype: FloatName;
+  b1?: Float32Array;
+  w2: FloatArray;
+  w2Dtype: FloatName;
+  b2?: Float32Array;
+  /** Present = a shared expert: [n1s, hidden] and [hidden, sharedIntermediate], scratch in xDtype. */
+  sharedIntermediate?: number;
+  sharedW1?: FloatArray;
+  sharedW1Dtype?: FloatName;
+  sharedW2?: FloatArray;
+  sharedW2Dtype?: FloatName;
+  sharedAct?: FloatArray;
+  shared?: FloatArray;
+  /** Scratch in xDtype: [T·K, hidden], [T·K, intermediate], [T·K, hidden]; Int32Array [T, K], [T·K], [E + 1]. */
+  rows: FloatArray;
+  act: FloatArray;
+  y: FloatArray;
+  slotToRow: Int32Array;
+  rowToToken: Int32Array;
+  offsets: Int32Array;
+  zeroExperts: Int32Array;
+  copyExperts: Int32Array;
+  constantIds: Int32Array;
+  wc?: Float32Array;
+  v?: Float32Array;
+  residual?: FloatArray;
+  residualDtype?: FloatName;
+  /** [T, hidden] in xDtype. */
+  out: FloatArray;
+  normalizeScores: boolean;
+  /** router_stats' outputs: [N], [N], [N], and 32 bytes of 4 f64 (tokens, selections, zSquareSum, entropySum). */
+  statCounts: Int32Array;
+  statTop1Counts: Int32Array;
+  statProbSum: Float32Array;
+  statTotals: Uint8Array;
+}
+export interface NativeAddon {
+  /** Absent from binaries built before it existed: MoELayer then runs op by op. */
+  layerForward?(a: LayerForwardNativeArgs): void;
+  layerForwardAsync?(a: LayerForwardNativeArgs): Promise<void>;
+}
+
 // ---- machine ceilings (native/addon/ceilings.cpp), for benchmarks/ceilings.ts ----
 /** The f32 FMA peak on the SIMD path in effect: many independent FMA chains per thread. */
 export interface FmaPeakResult {

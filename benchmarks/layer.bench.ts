@@ -101,6 +101,9 @@ export async function benchLayer(ctx: BenchContext, env: LayerEnv, T: number): P
       ctx.skip(`cpu layer ran with ${note}`);
     }
     const layer = new MoELayer(cfg, w, { backend: choice });
+    const fusedWhy = layer.fusedUnavailable;
+    const how = backend === 'cpu' ? (fusedWhy === null ? 'forward in one native call' : `forward op by op (${fusedWhy})`) : undefined;
+    note = [note, how].filter((s) => s).join('; ') || undefined;
     let first: ForwardResult | null = null;
     for (const t of backend === 'cpu' ? ctx.opts.threads : [null]) {
       if (t !== null) ctx.setThreads(t);

@@ -27,5 +27,5 @@ export type { GroupedGemmArgs, GroupedGemmResult, Activation, GluLayout } from '
 export type { UnpermuteArgs, UnpermuteResult, ConstantExperts } from './ops/unpermute.types';
 export type { RouterStatsArgs, RouterStats, AuxLossArgs, AuxLoss } from './ops/router_stats.types';
 export type { ConvertArgs, ConvertResult } from './ops/convert.types';
-export type { MoELayerConfig, MoELayerWeights, ForwardArgs, ForwardResult, RouterConfig } from './layer';
+export type { MoELayerConfig, MoELayerWeights, ForwardArgs, ForwardResult, LayerOptions, RouterConfig } from './layer';
 export type { PresetName } from './presets';

@@ -63,6 +63,11 @@ export class WorkspaceLease {
     return this.ws.take(slot, dtype, length) as Float32Array | Uint16Array;
   }
 
+  /** An Int32Array for an intermediate index map of `length` elements (its own slot). */
+  int(slot: string, length: number): Int32Array {
+    return this.ws.take(slot, 'i32', length) as Int32Array;
+  }
+
   release(): void {
     if (this.done) return;
     this.done = true;

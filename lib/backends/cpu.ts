@@ -45,6 +45,14 @@ function notImplemented(op: string, backend: string, why: string): Error {
   return new Error(`${op}: the '${backend}' backend does not implement '${op}': ${why}; use backend 'reference' or 'auto'`);
 }
 
+const created = new WeakMap<Backend, NativeAddon>();
+
+/** The addon behind `b` when `b` is a cpu backend made by createCpuBackend (not another one registered
+ *  under the name 'cpu'), else null. */
+export function nativeCpuAddon(b: Backend): NativeAddon | null {
+  return created.get(b) ?? null;
+}
+
 /** The cpu backend over a loaded addon. `whyNot(op)` says why an op is not implemented (null when it is). */
 export function createCpuBackend(addon: NativeAddon): Backend & { whyNot(op: OpId): string | null } {
   const methods: Record<string, unknown> = {};
@@ -64,10 +72,12 @@ export function createCpuBackend(addon: NativeAddon): Backend & { whyNot(op: OpI
       methods[`${m}Async`] = () => Promise.reject(notImplemented(op, 'cpu', found.why));
     }
   }
-  return {
+  const backend = {
     ...(methods as unknown as Omit<Backend, 'name' | 'implements'>),
-    name: 'cpu',
+    name: 'cpu' as const,
     implements: (op: OpId) => OP_IDS.includes(op) && !reasons.has(op),
     whyNot: (op: OpId) => (OP_IDS.includes(op) ? reasons.get(op) ?? null : `'${op}' is not a backend op`),
   };
+  created.set(backend, addon);
+  return backend;
 }

@@ -14,8 +14,16 @@ const nativeBackends: Partial<Record<Exclude<BackendName, 'reference'>, Backend>
 let nativeTried = false;
 let cudaWhyNot = 'the native addon is not loaded';
 
+let generation = 0;
+
 export function registerBackend(b: Backend): void {
   if (b.name !== 'reference') nativeBackends[b.name] = b;
+  generation++;
+}
+
+/** Changes whenever a backend is registered: a choice cached over selectBackend's answers is stale then. */
+export function backendGeneration(): number {
+  return generation;
 }
 
 /** Registers the cpu backend when the addon loads; a missing or broken addon leaves the reference only. */
