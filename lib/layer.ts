@@ -31,7 +31,7 @@ import { LayerWorkspace, WorkspaceLease } from './layer_workspace';
 import { convert, overlaps } from './ops/convert';
 import { resolve, routeCall, specialIds, weightSpecs, WEIGHT_NAMES } from './layer_config';
 import { backendGeneration } from './backends';
-import { fusedCall, fusedSupport } from './layer_native';
+import { FusedPlan, fusedSupport } from './layer_native';
 import type { NativeAddon } from './native';
 import type { MoELayerConfig, MoELayerWeights, Resolved, WeightName, WeightSpec } from './layer_config';
 
@@ -81,6 +81,7 @@ export class MoELayer {
   private fusedWhy: string | null | undefined = undefined;
   private fusedAddon: NativeAddon | null = null;
   private fusedGeneration = -1;
+  private readonly fusedPlans: FusedPlan[] = [];
 
   /** Validates the config and every weight's dtype and shape now, so `forward` fails only on its input. */
   constructor(config: MoELayerConfig, weights: MoELayerWeights, opts: LayerOptions = {}) {
@@ -210,13 +211,20 @@ export class MoELayer {
 
   /** The one-call native forward (lib/layer_native.ts) when this layer, its backend and these args allow
    *  it; null for the op-by-op path. */
-  private fused(args: ForwardArgs, ws: WorkspaceLease | null): { addon: NativeAddon; call: ReturnType<typeof fusedCall> } | null {
+  private fused(args: ForwardArgs, ws: WorkspaceLease | null): { addon: NativeAddon; call: ReturnType<FusedPlan['call']> } | null {
     if (this.fusedUnavailable !== null || (args as { routing?: unknown } | null)?.routing !== undefined) return null;
     const inp = this.inputs(args);
     // The residual may be exactly out's memory (an in-place add), as unpermute allows; any other overlap is
     // for unpermute's own check: the op-by-op path reports it.
     if (inp.residual && inp.out && overlaps(inp.out, inp.residual.data) && !(inp.out.buffer === inp.residual.data.buffer && inp.out.byteOffset === inp.residual.data.byteOffset && inp.out.byteLength === inp.residual.data.byteLength)) return null;
-    return { addon: this.fusedAddon!, call: fusedCall(this.config, this.w, inp, ws) };
+    const T = inp.T, dt = inp.x.dtype as FloatDType;
+    let plan = this.fusedPlans.find((p) => p.tokens === T && p.dtype === dt);
+    if (!plan) {
+      plan = new FusedPlan(this.config, this.w, T, dt);
+      // A few token counts (decode, a prefill chunk size, the last chunk) cover a model's calls.
+      if (this.fusedPlans.unshift(plan) > 4) this.fusedPlans.pop();
+    }
+    return { addon: this.fusedAddon!, call: plan.call(inp, ws) };
   }
 
   /** Why forward runs op by op on this layer (null: in one native call, except with external routing).

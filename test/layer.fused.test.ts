@@ -127,6 +127,15 @@ d('MoELayer.forward in one native call', () => {
     expectSameResult(a, b);
   });
 
+  test('several forwardAsync in flight on one layer (one holds the workspace, the others allocate): each its own result', async () => {
+    const cfg: MoELayerConfig = { ...CONFIGS[7]![1], dtype: 'bf16' };
+    const layer = MoELayer.random(cfg, 6, { backend: 'cpu' });
+    const ops = MoELayer.random(cfg, 6, { backend: 'cpu', fused: false });
+    const xs = [1, 7, 7, 1].map((T, i) => input(T, cfg.hidden, 'bf16', 50 + i));
+    const got = await Promise.all(xs.map((x) => layer.forwardAsync({ x })));
+    got.forEach((g, i) => expectSameResult(g, ops.forward({ x: xs[i]! })));
+  });
+
   test('bitwise the same on 1 and 2 threads; the op-by-op result on every SIMD path the CPU has', () => {
     const cfg: MoELayerConfig = { ...CONFIGS[2]![1], dtype: 'bf16' };
     const layer = MoELayer.random(cfg, 2, { backend: 'cpu' });
