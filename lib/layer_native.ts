@@ -13,6 +13,7 @@ import { selectBackend } from './backends';
 import { allocOutput } from './backends/alloc';
 import type { Backend, BackendChoice } from './backends/backend';
 import { nativeCpuAddon } from './backends/cpu';
+import { statsOutputs, statsResult } from './backends/cpu/router_stats';
 import { prepareRoute } from './backends/route_native';
 import type { FloatDType } from './dtype';
 import type { ForwardResult } from './layer';
@@ -22,7 +23,6 @@ import type { WorkspaceLease } from './layer_workspace';
 import type { NativeAddon } from './native';
 import { validateRoute } from './ops/route';
 import type { RouteValidated } from './ops/route.types';
-import type { RouterStats } from './ops/router_stats.types';
 import type { Tensor } from './tensor';
 
 const LAYER_OPS = ['grouped_gemm', 'route', 'permute', 'unpermute', 'router_stats'] as const;
@@ -126,7 +126,7 @@ export class FusedPlan {
     const float = (slot: string, n: number) => (ws ? ws.float(slot, dt, n) : floatArray(dt, n));
     const int = (slot: string, n: number) => (ws ? ws.int(slot, n) : new Int32Array(n));
     const out = inp.out ?? allocOutput(dt, T * H);
-    const stats = { counts: allocOutput('i32', N), top1Counts: allocOutput('i32', N), probSum: allocOutput('f32', N), totals: new Float64Array(4) };
+    const stats = statsOutputs(N);
     const args = (this.args ??= { ...route.args, ...this.fixed } as LayerForwardNativeArgs);
     const r = route.args;
     args.ids = r.ids;
@@ -153,19 +153,8 @@ export class FusedPlan {
     args.residual = inp.residual?.data as Float32Array | Uint16Array | undefined;
     args.residualDtype = inp.residual?.dtype as FloatDType | undefined;
 
-    const result = (): ForwardResult => {
-      const e = [N];
-      const s: RouterStats = {
-        counts: { data: stats.counts, shape: e, dtype: 'i32' },
-        top1Counts: { data: stats.top1Counts, shape: e, dtype: 'i32' },
-        probSum: { data: stats.probSum, shape: e, dtype: 'f32' },
-        tokens: stats.totals[0]!,
-        selections: stats.totals[1]!,
-        entropySum: stats.totals[3]!,
-        zSquareSum: stats.totals[2]!,
-      };
-      return { out: { data: out, shape: [T, H], dtype: dt } as Tensor, logits: logitsT, routing: route.result(), stats: s };
-    };
+    const result = (): ForwardResult =>
+      ({ out: { data: out, shape: [T, H], dtype: dt } as Tensor, logits: logitsT, routing: route.result(), stats: statsResult(stats, N, true) });
     return { args, result };
   }
 }

@@ -23,6 +23,8 @@
 #include <string>
 
 #include "route_args.h"
+#include "router_stats_args.h"
+#include "unpermute_args.h"
 
 namespace {
 
@@ -130,17 +132,7 @@ moe::addon::Work prepareLayerForward(Args& a) {
   c.tokens = T;
   c.hidden = H;
   c.kmax = K;
-  const moe::addon::Span<int32_t> zero = a.i32("zeroExperts"), copy = a.i32("copyExperts"), cst = a.i32("constantIds");
-  c.zeroExperts = zero.data;
-  c.nZero = zero.size;
-  c.copyExperts = copy.data;
-  c.nCopy = copy.size;
-  c.constantIds = cst.data;
-  c.nConst = cst.size;
-  if (c.nConst > 0) {
-    c.wc = a.f32("wc", elementCount(a, "wc", 2 * c.nConst, H)).data;
-    c.v = a.f32("v", elementCount(a, "v", c.nConst, H)).data;
-  }
+  moe::addon::readExpertLists(a, c);
   if (c.nCopy + c.nConst > 0) {
     c.x = x.data;
     c.xDtype = f.xDtype;
@@ -175,9 +167,7 @@ moe::addon::Work prepareLayerForward(Args& a) {
     moe::RouterStatsTotals t;
     f.totals = &t;
     const moe::Status s = moe::cpu::layerForward(f);
-    if (s != moe::Status::Ok) return s;
-    const double v[4] = {static_cast<double>(t.tokens), static_cast<double>(t.selections), t.zSquareSum, t.entropySum};
-    std::memcpy(totals, v, sizeof v);
+    if (s == moe::Status::Ok) moe::addon::storeTotals(totals, t);
     return s;
   };
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "binding.h"
+#include "router_stats_args.h"
 
 namespace {
 
@@ -50,9 +51,7 @@ moe::addon::Work prepareRouterStats(Args& a) {
   return [k, totals] {
     moe::RouterStatsTotals t;
     const moe::Status s = moe::cpu::routerStats(k, &t);
-    if (s != moe::Status::Ok) return s;
-    const double v[4] = {static_cast<double>(t.tokens), static_cast<double>(t.selections), t.zSquareSum, t.entropySum};
-    std::memcpy(totals, v, sizeof v);
+    if (s == moe::Status::Ok) moe::addon::storeTotals(totals, t);
     return s;
   };
 }

@@ -7,13 +7,14 @@
 // (each element is read before it is written), and must not overlap anything else.
 // lib/backends/cpu/unpermute.ts is the only caller.
 
+
 #include "../common/unpermute.h"
 
 #include <cfloat>
 #include <cstring>
 #include <string>
 
-#include "binding.h"
+#include "unpermute_args.h"
 
 namespace {
 
@@ -50,17 +51,7 @@ moe::addon::Work prepareUnpermute(Args& a) {
   }
   k.slotToRow = rowOf.data;
 
-  const moe::addon::Span<int32_t> zero = a.i32("zeroExperts"), copy = a.i32("copyExperts"), cst = a.i32("constantIds");
-  k.zeroExperts = zero.data;
-  k.nZero = zero.size;
-  k.copyExperts = copy.data;
-  k.nCopy = copy.size;
-  k.constantIds = cst.data;
-  k.nConst = cst.size;
-  if (k.nConst > 0) {
-    k.wc = a.f32("wc", elementCount(a, "wc", 2 * k.nConst, k.hidden)).data;
-    k.v = a.f32("v", elementCount(a, "v", k.nConst, k.hidden)).data;
-  }
+  moe::addon::readExpertLists(a, k);
   k.x = tokenRows(a, "x", "xDtype", n, &k.xDtype);
   if (!a.has("x") && k.nCopy + k.nConst > 0) a.typeError("x", "a typed array (copy and constant experts read x)", a.object().Get("x"));
   k.shared = tokenRows(a, "shared", "sharedDtype", n, &k.sharedDtype);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -152,5 +153,14 @@ inline double relNorm(const std::vector<double>& a, const std::vector<double>& b
 }
 
 inline bool sameBytes(const void* a, const void* b, size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
+
+// A tensor view of `p` with `shape`.
+inline TensorView view(const void* p, DType dtype, std::initializer_list<int64_t> shape) {
+  TensorView v;
+  v.data = const_cast<void*>(p);
+  v.dtype = dtype;
+  for (int64_t s : shape) v.shape[v.ndim++] = s;
+  return v;
+}
 
 }  // namespace moe::test

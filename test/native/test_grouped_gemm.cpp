@@ -61,14 +61,6 @@ Data make(Rng& r, const Case& c) {
   return d;
 }
 
-TensorView view(const void* p, DType t, std::initializer_list<int64_t> shape) {
-  TensorView v;
-  v.data = const_cast<void*>(p);
-  v.dtype = t;
-  for (int64_t s : shape) v.shape[v.ndim++] = s;
-  return v;
-}
-
 GroupedGemmArgs args(const Case& c, const Data& d, void* out) {
   const int64_t E = static_cast<int64_t>(c.counts.size());
   GroupedGemmArgs g{};

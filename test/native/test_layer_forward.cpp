@@ -52,14 +52,6 @@ struct Outs {
   }
 };
 
-TensorView view(const void* p, DType dt, std::initializer_list<int64_t> shape) {
-  TensorView v;
-  v.data = const_cast<void*>(p);
-  v.dtype = dt;
-  for (int64_t s : shape) v.shape[v.ndim++] = s;
-  return v;
-}
-
 // The args of one forward over `o`, as native/addon/layer_forward.cpp builds them (copy and zero experts:
 // the first special id copies, the rest are zero experts).
 LayerForwardArgs args(const Case& c, const Data& d, Outs& o, Buf<int32_t>& copy, Buf<int32_t>& zero) {

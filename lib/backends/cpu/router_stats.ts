@@ -7,23 +7,39 @@ import type { RouterStats, RouterStatsValidated } from '../../ops/router_stats.t
 import { allocOutput } from '../alloc';
 import type { CpuWiring } from '../cpu';
 
-interface Outputs {
+/** The native outputs of router_stats over `experts` experts (also layer_forward's, lib/layer_native.ts). */
+export interface StatsOutputs {
   counts: Int32Array;
   top1Counts: Int32Array;
   probSum: Float32Array;
   totals: Float64Array; // tokens, selections, zSquareSum, entropySum
 }
 
-function outputs(v: RouterStatsValidated): Outputs {
+export function statsOutputs(experts: number): StatsOutputs {
   return {
-    counts: allocOutput('i32', v.experts),
-    top1Counts: allocOutput('i32', v.experts),
-    probSum: allocOutput('f32', v.experts),
+    counts: allocOutput('i32', experts),
+    top1Counts: allocOutput('i32', experts),
+    probSum: allocOutput('f32', experts),
     totals: new Float64Array(4),
   };
 }
 
-function nativeArgs(v: RouterStatsValidated, o: Outputs): RouterStatsNativeArgs {
+/** The RouterStats over filled outputs; zSquareSum only when logits were given. */
+export function statsResult(o: StatsOutputs, experts: number, withLogits: boolean): RouterStats {
+  const e = [experts];
+  const stats: RouterStats = {
+    counts: { data: o.counts, shape: e, dtype: 'i32' },
+    top1Counts: { data: o.top1Counts, shape: e, dtype: 'i32' },
+    probSum: { data: o.probSum, shape: e, dtype: 'f32' },
+    tokens: o.totals[0]!,
+    selections: o.totals[1]!,
+    entropySum: o.totals[3]!,
+  };
+  if (withLogits) stats.zSquareSum = o.totals[2]!;
+  return stats;
+}
+
+function nativeArgs(v: RouterStatsValidated, o: StatsOutputs): RouterStatsNativeArgs {
   return {
     ids: v.ids,
     scores: v.scores,
@@ -40,30 +56,16 @@ function nativeArgs(v: RouterStatsValidated, o: Outputs): RouterStatsNativeArgs 
   };
 }
 
-function result(v: RouterStatsValidated, o: Outputs): RouterStats {
-  const e = [v.experts];
-  const stats: RouterStats = {
-    counts: { data: o.counts, shape: e, dtype: 'i32' },
-    top1Counts: { data: o.top1Counts, shape: e, dtype: 'i32' },
-    probSum: { data: o.probSum, shape: e, dtype: 'f32' },
-    tokens: o.totals[0]!,
-    selections: o.totals[1]!,
-    entropySum: o.totals[3]!,
-  };
-  if (v.logits) stats.zSquareSum = o.totals[2]!;
-  return stats;
-}
-
 export const wiring: CpuWiring<'routerStats'> = {
   natives: ['routerStats', 'routerStatsAsync'],
   sync(addon, v) {
-    const o = outputs(v);
+    const o = statsOutputs(v.experts);
     addon.routerStats(nativeArgs(v, o));
-    return result(v, o);
+    return statsResult(o, v.experts, v.logits !== undefined);
   },
   async async(addon, v) {
-    const o = outputs(v);
+    const o = statsOutputs(v.experts);
     await addon.routerStatsAsync(nativeArgs(v, o));
-    return result(v, o);
+    return statsResult(o, v.experts, v.logits !== undefined);
   },
 };
