@@ -114,6 +114,7 @@ export interface BindingReport {
 export async function fuzzBinding(f: OpFuzz<unknown, unknown>, natives: readonly string[], runs: number, seed: number,
   progress: (what: string) => void): Promise<BindingReport> {
   const addon = loadNative() as unknown as Native;
+  const opId = f.binding?.opId ?? f.opId!;
   const report: BindingReport = { cases: 0, outcomes: {}, failure: null };
   const valid = fc.record({ spec: f.spec, seed: fc.integer({ min: 1, max: 0x7fffffff }) });
   const property = fc.asyncProperty(valid, fc.integer({ min: 1, max: 0x7fffffff }), async (c, mseed) => {
@@ -128,7 +129,7 @@ export async function fuzzBinding(f: OpFuzz<unknown, unknown>, natives: readonly
       const a: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(native)) a[k] = ArrayBuffer.isView(v) ? guarded(v as View, guards) : v;
       const { key, what } = mutate(a, rng);
-      const known = knownBindingIssue(f.opId!, key, a[key]);
+      const known = knownBindingIssue(opId, key, a[key]);
       if (known) {
         report.outcomes[`known ${known.id}`] = (report.outcomes[`known ${known.id}`] ?? 0) + 1;
         continue;
@@ -141,7 +142,7 @@ export async function fuzzBinding(f: OpFuzz<unknown, unknown>, natives: readonly
       } catch (e) {
         const err = e as Error;
         const cls = err?.constructor?.name;
-        if (!['TypeError', 'RangeError', 'Error'].includes(cls) || !String(err.message).startsWith(`${f.opId}: `)) {
+        if (!['TypeError', 'RangeError', 'Error'].includes(cls) || !String(err.message).startsWith(`${opId}: `)) {
           throw new Error(`${name} (${mode}) with ${what}: threw ${cls}: ${err?.message ?? String(e)}`);
         }
         outcome = cls;

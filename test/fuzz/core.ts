@@ -52,6 +52,9 @@ export interface OpFuzz<S, R> {
   /** The backend op that decides where the case runs; null: a composite, run with 'auto' (native where it
    *  can be) against 'reference'; 'host': no backend at all, run once. */
   opId: string | null;
+  /** A composite's own native binding (its op id in error messages, and its exports), fuzzed like an op's:
+   *  MoELayer's layerForward. */
+  binding?: { opId: string; natives: readonly string[] };
   spec: fc.Arbitrary<S>;
   build: (s: S, g: Gen) => Record<string, unknown>;
   mutations: Mutation<S>[];

@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import fc from 'fast-check';
 import { availableBackends, selectBackend } from '../../lib/backends';
+import { loadNative } from '../../lib/native';
 import type { BackendName } from '../../lib/backends/backend';
 import { caseArb, runCase, type OpFuzz } from './core';
 import { fuzzBinding } from './binding';
@@ -74,6 +75,12 @@ export function fuzzSeed(): number {
 /** The cpu binding's native function names for `op`, or why the op has none to fuzz. */
 export function bindingOf(op: string): { natives: readonly string[] } | { why: string } {
   const f = TARGETS[op];
+  if (f?.binding) {
+    if (!availableBackends().includes('cpu')) return { why: 'the native addon is not loaded' };
+    const addon = loadNative() as unknown as Record<string, unknown>;
+    const missing = f.binding.natives.filter((n) => typeof addon[n] !== 'function');
+    return missing.length ? { why: `the loaded binary lacks ${missing.join(', ')}` } : { natives: f.binding.natives };
+  }
   if (!f || f.opId === null || f.opId === 'host') return { why: `${op} has no binding of its own` };
   const t = targetsOf(f);
   if (!t.run.includes('cpu')) return { why: t.skips.find((s) => s.backend === 'cpu')?.reason ?? 'not native' };

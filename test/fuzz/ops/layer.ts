@@ -97,6 +97,8 @@ export const layerFuzz: OpFuzz<Spec, ForwardResult> = {
   name: 'MoELayer',
   prefixes: ['MoELayer', 'MoELayer.forward', 'route', 'permute', 'grouped_gemm', 'unpermute', 'router_stats'],
   opId: null,
+  // On the cpu backend forward is one layerForward call (lib/layer_native.ts) where the config allows.
+  binding: { opId: 'layer_forward', natives: ['layerForward', 'layerForwardAsync'] },
   spec,
   build: (s, g) => {
     const config = configOf(s);
