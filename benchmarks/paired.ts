@@ -2,7 +2,9 @@
 // machines the read bandwidth swings 1.5-2x from minute to minute (a T=1 layer row timed in a slow minute
 // against the best bandwidth of the whole run reads 1.5x off the floor, the same code 1.0x in a quiet one).
 // So each target is also measured here as interleaved pairs, the two halves of a pair milliseconds apart,
-// and judged on the ratio of the two halves' medians:
+// and judged on the median of the pairs' own ratios (a paired statistic: a slow minute slows both halves of
+// its pairs; on the Zen 4 VM the ratio of the halves' medians once fell outside the middle half of the
+// pairs' ratios, 0.64x against 0.52x-0.61x, when the machine slowed down part-way through the pairs):
 //   floor: [one read pass over a 256 MiB buffer] then [flush, layer forward]: the floor is the routed
 //          experts' bytes at the bandwidth of the passes (T = 1 and 32, f32 weights);
 //   bf16:  [flush, f32 layer forward] then [flush, bf16 layer forward] (T = 1), same input set;
@@ -29,12 +31,14 @@ export interface PairedResult {
   kind: PairedKind;
   tokens: number;
   threads: number;
-  /** The ratio of the halves' medians: layer / floor (floor), bf16 / f32 time (bf16), GEMM rate / FMA
+  /** The median of the pairs' ratios: layer / floor (floor), bf16 / f32 time (bf16), GEMM rate / FMA
    *  peak (peak), f32 / bf16 time (dp). */
   ratio: number;
-  /** The middle half (25th to 75th percentile) of the pairs' own ratios: how noisy the machine was. */
+  /** The middle half (25th to 75th percentile) of the pairs' ratios: how noisy the machine was. */
   lo: number;
   hi: number;
+  /** Every pair's halves, in order (ms, or GFLOP/s for the peak). */
+  samples: [number, number][];
   pairs: number;
   /** Medians of the pairs' halves: ms of the first call, and ms of the second (floor: the floor's ms;
    *  peak: the peak in GFLOP/s). */
@@ -75,12 +79,14 @@ const quantile = (xs: readonly number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.round(q * (s.length - 1)))]!;
 };
 
-/** `ratio(a, b)` of the medians, and the quartiles of the per-pair ratios. */
+/** The median and quartiles of the pairs' `ratio(first, second)`, and the halves' medians. */
 function summary(kind: PairedKind, tokens: number, threads: number, first: number[], second: number[],
   ratio: (a: number, b: number) => number, amount: number): PairedResult {
   const per = first.map((a, i) => ratio(a, second[i]!));
-  const a = median(first), b = median(second);
-  return { kind, tokens, threads, ratio: ratio(a, b), lo: quantile(per, 0.25), hi: quantile(per, 0.75), pairs: per.length, first: a, second: b, amount };
+  return {
+    kind, tokens, threads, ratio: median(per), lo: quantile(per, 0.25), hi: quantile(per, 0.75), pairs: per.length,
+    first: median(first), second: median(second), amount, samples: first.map((a, i) => [a, second[i]!]),
+  };
 }
 
 /** Bytes of the FFN weights a forward of `x` streams: the experts its routing uses (the layer's own routing). */

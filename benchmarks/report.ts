@@ -99,7 +99,7 @@ const HOW = [
 
 const PAIRED_HOW = 'Side by side: each target is measured again at the end of its shape as interleaved pairs, the two halves milliseconds apart ' +
   '(the layer forward and a read pass over a 256 MiB buffer; the f32 and the bf16 layer; the f32 expert GEMMs and the FMA peak loops; the f32 and the bf16 GEMMs), ' +
-  'and judged on the ratio of the halves\' medians, because the table\'s rows are timed minutes apart on a machine whose bandwidth swings from minute to minute. ' +
+  'and judged on the median of the pairs\' ratios, because the table\'s rows are timed minutes apart on a machine whose bandwidth swings from minute to minute. ' +
   'The rows\' own numbers (against the best ceiling of the whole run) follow each verdict. benchmarks/paired.ts has the details.';
 
 export function toMarkdown(run: BenchRun): string {

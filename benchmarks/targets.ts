@@ -18,9 +18,9 @@ export interface TargetResult {
 
 const SHAPE = 'qwen3';
 
-/** "1.32x (medians of 25 interleaved pairs; the middle half of the pairs' own ratios 1.25x-1.41x)" */
+/** "1.32x (median of 25 interleaved pairs, middle half 1.25x-1.41x)" */
 function pairText(p: PairedResult, fmt: (x: number) => string): string {
-  return `${fmt(p.ratio)} (medians of ${p.pairs} interleaved pairs; the middle half of the pairs' own ratios ${fmt(p.lo)}-${fmt(p.hi)})`;
+  return `${fmt(p.ratio)} (median of ${p.pairs} interleaved pairs, middle half ${fmt(p.lo)}-${fmt(p.hi)})`;
 }
 
 export function evaluateTargets(rows: readonly BenchResult[], c: CeilingSet, paired: readonly PairedResult[] = []): TargetResult[] {
@@ -62,7 +62,7 @@ export function evaluateTargets(rows: readonly BenchResult[], c: CeilingSet, pai
       : '';
     const x = p ? p.ratio : rowX!;
     const measured = p
-      ? `side by side: ${pairText(p, x2)}; layer ${p.first.toFixed(2)} ms vs ${p.second.toFixed(2)} ms to read ${(p.amount / 1e6).toFixed(1)} MB at the bandwidth of the read passes${rowText ? `. Table rows: ${rowText}` : ''}`
+      ? `side by side: ${pairText(p, x2)}; medians: layer ${p.first.toFixed(2)} ms, ${p.second.toFixed(2)} ms to read ${(p.amount / 1e6).toFixed(1)} MB at the bandwidth of the read passes${rowText ? `. Table rows: ${rowText}` : ''}`
       : rowText;
     return { target, measured, met: x <= limit, ...(x > limit ? { detail: breakdown(T, 'f32') } : {}) };
   };
@@ -76,7 +76,7 @@ export function evaluateTargets(rows: readonly BenchResult[], c: CeilingSet, pai
     else {
       const rowText = f && b ? `${b.ms.toFixed(2)} ms vs ${f.ms.toFixed(2)} ms: ${x2(b.ms / f.ms)}` : '';
       const x = p ? p.ratio : b!.ms / f!.ms;
-      const measured = p ? `side by side: ${pairText(p, x2)}; bf16 ${p.second.toFixed(2)} ms vs f32 ${p.first.toFixed(2)} ms${rowText ? `. Table rows: ${rowText}` : ''}` : rowText;
+      const measured = p ? `side by side: ${pairText(p, x2)}; medians: bf16 ${p.second.toFixed(2)} ms, f32 ${p.first.toFixed(2)} ms${rowText ? `. Table rows: ${rowText}` : ''}` : rowText;
       out.push({ target, measured, met: x <= 0.55, ...(x > 0.55 ? { detail: breakdown(1, 'bf16') } : {}) });
     }
   }
@@ -96,7 +96,7 @@ export function evaluateTargets(rows: readonly BenchResult[], c: CeilingSet, pai
         ? `${(g.flop / g.ms / 1e6).toFixed(1)} GFLOP/s of the run's best ${peak.toFixed(1)}: ${pc(g.flop / g.ms / 1e6 / peak)}${g.cpu}` : '';
       const x = p ? p.ratio : g!.flop / g!.ms / 1e6 / peak!;
       const measured = p
-        ? `side by side: ${pairText(p, pc)}; ${(p.amount / p.first / 1e6).toFixed(1)} GFLOP/s vs an FMA peak of ${p.second.toFixed(1)} measured between them${rowText ? `. Table rows: ${rowText}` : ''}`
+        ? `side by side: ${pairText(p, pc)}; medians: ${(p.amount / p.first / 1e6).toFixed(1)} GFLOP/s, an FMA peak of ${p.second.toFixed(1)} measured between them${rowText ? `. Table rows: ${rowText}` : ''}`
         : rowText;
       out.push({ target, measured, met: x >= 0.7 });
     }
@@ -112,7 +112,7 @@ export function evaluateTargets(rows: readonly BenchResult[], c: CeilingSet, pai
       const lay = layerF && layerB ? `; whole layer ${(layerF.ms / layerB.ms).toFixed(2)}x` : '';
       const rowText = f && b ? `${f.ms.toFixed(1)} ms vs ${b.ms.toFixed(1)} ms: ${x2(f.ms / b.ms)}${lay}` : '';
       const x = p ? p.ratio : f!.ms / b!.ms;
-      const measured = p ? `side by side: ${pairText(p, x2)}; f32 ${p.first.toFixed(1)} ms vs bf16 ${p.second.toFixed(1)} ms${rowText ? `. Table rows: ${rowText}` : ''}` : rowText;
+      const measured = p ? `side by side: ${pairText(p, x2)}; medians: f32 ${p.first.toFixed(1)} ms, bf16 ${p.second.toFixed(1)} ms${rowText ? `. Table rows: ${rowText}` : ''}` : rowText;
       out.push({ target, measured, met: x >= 1.7 });
     }
   }

@@ -219,7 +219,7 @@ describe('options, targets, report', () => {
 
   test('side-by-side pairs, where a run has them, decide the targets; the rows are shown next to them', () => {
     const pair = (kind: PairedKind, tokens: number, ratio: number, first: number, second: number, amount = 0): PairedResult =>
-      ({ kind, tokens, threads: 2, ratio, lo: ratio * 0.9, hi: ratio * 1.1, pairs: 5, first, second, amount });
+      ({ kind, tokens, threads: 2, ratio, lo: ratio * 0.9, hi: ratio * 1.1, pairs: 5, first, second, amount, samples: [[first, second]] });
     const paired = [
       pair('floor', 1, 1.2, 12, 10, 100e6), // the row says 1.05x (met), the pairs 1.2x: missed
       pair('bf16', 1, 0.5, 10, 5), // the row says 0.57x, the pairs 0.5x: met
@@ -229,7 +229,7 @@ describe('options, targets, report', () => {
     ];
     const t = evaluateTargets(rows, ceilings, paired);
     expect(t.map((x) => x.met)).toEqual([false, true, true, false, true, true]);
-    expect(t[0]!.measured).toMatch(/^side by side: 1\.20x \(medians of 5 interleaved pairs.*Table rows: .*1\.05x/);
+    expect(t[0]!.measured).toMatch(/^side by side: 1\.20x \(median of 5 interleaved pairs, middle half 1\.08x-1\.32x\).*Table rows: .*1\.05x/);
     expect(t[3]!.measured).toContain('65.0%');
     expect(t[3]!.measured).toContain('80.0%');
     // Pairs alone (no rows) still decide; a kind the run did not pair falls back to the rows.
@@ -251,7 +251,9 @@ describe('options, targets, report', () => {
     for (const p of out) {
       expect(p.pairs).toBeGreaterThanOrEqual(5);
       for (const v of [p.ratio, p.lo, p.hi, p.first, p.second]) expect(Number.isFinite(v) && v > 0).toBe(true);
-      expect(p.lo).toBeLessThanOrEqual(p.hi);
+      expect(p.lo).toBeLessThanOrEqual(p.ratio);
+      expect(p.ratio).toBeLessThanOrEqual(p.hi);
+      expect(p.samples).toHaveLength(p.pairs);
     }
     // floor: 2 experts' W1 + W2 at T = 1 (f32); peak: 2 FLOP per multiply-add of W1 and W2 for 512 x 2 rows.
     expect(out[0]!.amount).toBe(2 * (48 * 64 + 64 * 24) * 4);
