@@ -65,7 +65,9 @@ export interface PairedEnv {
 }
 
 const PROBE_BYTES = 256 * 2 ** 20;
-const PAIRS = { 1: 25, 32: 9, 512: 5 } as Record<number, number>;
+// Pairs per target: at T = 512 a pair takes ~0.5 s (f32 GEMMs, FMA loops, bf16 GEMMs), at T = 32 ~0.2 s; 5 pairs at
+// T = 512 once spread over 70-94% in their middle half.
+const PAIRS = { 1: 25, 32: 15, 512: 11 } as Record<number, number>;
 
 const idle = new Int32Array(new SharedArrayBuffer(4));
 /** Sleeps 1 ms before a probe: the pool's workers spin for 200 us after the last op (thread_pool.cpp) and
