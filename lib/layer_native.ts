@@ -76,7 +76,9 @@ export class FusedPlan {
 
   constructor(private readonly cfg: Resolved, w: Readonly<Record<string, Tensor | undefined>>, readonly tokens: number, readonly dtype: FloatDType) {
     const T = tokens, N = cfg.totalExperts;
-    this.route = validateRoute(routeCall(cfg, { data: new Float32Array(T * N), shape: [T, N], dtype: 'f32' }, w.selectionBias));
+    // Validated on stand-in logits of the right shape (validation reads no values), kept without them.
+    const v = validateRoute(routeCall(cfg, { data: new Float32Array(T * N), shape: [T, N], dtype: 'f32' }, w.selectionBias));
+    this.route = { ...v, logits: null };
     const special = specialIds(cfg);
     const w1 = w.w1!, w2 = w.w2!;
     const fixed: Fixed = {
