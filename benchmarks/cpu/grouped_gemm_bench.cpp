@@ -8,7 +8,8 @@
 /* Build and run from the repository root:
      g++ -O3 -std=c++17 -march=native -DMOE_HAVE_X86 -Inative -o /tmp/gg_bench benchmarks/cpu/grouped_gemm_bench.cpp \
          native/cpu/grouped_gemm.cpp native/cpu/x86/grouped_gemm_avx2.cpp native/cpu/x86/grouped_gemm_avx512.cpp \
-         native/cpu/thread_pool.cpp native/cpu/cpu_features.cpp -lpthread
+         native/cpu/thread_pool.cpp native/cpu/cpu_features.cpp native/cpu/ceilings.cpp native/cpu/x86/ceilings_avx2.cpp \
+         native/cpu/x86/ceilings_avx512.cpp -lpthread
      /tmp/gg_bench [--validate] [--skip-validation] [--no-mixtral] [--only qwen3|mixtral] [--reps N]
                    [--T tokens] [--threads n]
 */
@@ -39,6 +40,7 @@
 #include <time.h>
 
 #include "common/grouped_gemm.h"
+#include "cpu/ceilings.h"
 #include "cpu/cpu_features.h"
 #include "cpu/grouped_gemm_kernels.h"
 #include "cpu/thread_pool.h"
@@ -297,7 +299,7 @@ static void validateAll(const std::vector<SimdPath>& paths) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Machine limits
+// Clocks (the machine's ceilings are native/cpu/ceilings.cpp's, as the JS benchmarks measure them)
 
 static double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 // CPU time of the calling thread: with one thread every kernel runs on the caller, and this clock does not
@@ -306,67 +308,6 @@ static double cpuNow(clockid_t clock = CLOCK_THREAD_CPUTIME_ID) {
   timespec ts;
   clock_gettime(clock, &ts);
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
-__attribute__((target("avx512f"), noinline)) static float fmaLoop(long iters) {
-  __m512 a[24];
-  for (int i = 0; i < 24; ++i) a[i] = _mm512_set1_ps(float(i) * 1e-3f);
-  const __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-4f);
-  for (long it = 0; it < iters; ++it)
-#pragma GCC unroll 24
-    for (int i = 0; i < 24; ++i) a[i] = _mm512_fmadd_ps(a[i], b, c);
-  __m512 s = a[0];
-  for (int i = 1; i < 24; ++i) s = _mm512_add_ps(s, a[i]);
-  return _mm512_reduce_add_ps(s);
-}
-
-// 24 independent AVX-512 FMA chains per thread, timed by each thread's CPU clock; best of 5, summed.
-static double measurePeak(int threads) {
-  const long iters = 20000000;
-  double total = 0;
-  std::vector<double> best(static_cast<size_t>(threads), 1e30);
-  for (int rep = 0; rep < 5; ++rep) {
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        const double t0 = cpuNow();
-        volatile float x = fmaLoop(iters);
-        (void)x;
-        best[size_t(t)] = std::min(best[size_t(t)], cpuNow() - t0);
-      });
-    for (auto& t : ts) t.join();
-  }
-  for (double b : best) total += double(iters) * 24 * 32 / b / 1e9;
-  return total;
-}
-
-// Sum of a 1 GiB array, split between threads; best of 5 (wall clock: CPU time hides memory stalls only
-// partly, and the 2-thread figure needs the wall clock anyway).
-static double measureBandwidth(int threads) {
-  const size_t n = (size_t(1) << 30) / 4;
-  float* p = static_cast<float*>(std::aligned_alloc(64, n * 4));
-  for (size_t i = 0; i < n; ++i) p[i] = 1.0f;
-  double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
-    std::vector<std::thread> ts;
-    std::vector<float> res(static_cast<size_t>(threads));
-    const double t0 = now();
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        const size_t b = n / size_t(threads) * size_t(t), e = b + n / size_t(threads);
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (size_t i = b; i < e; i += 32) {
-          s0 = _mm256_add_ps(s0, _mm256_load_ps(p + i));      s1 = _mm256_add_ps(s1, _mm256_load_ps(p + i + 8));
-          s2 = _mm256_add_ps(s2, _mm256_load_ps(p + i + 16)); s3 = _mm256_add_ps(s3, _mm256_load_ps(p + i + 24));
-        }
-        float o[8]; _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-        res[size_t(t)] = o[0];
-      });
-    for (auto& t : ts) t.join();
-    best = std::min(best, now() - t0);
-  }
-  std::free(p);
-  return double(n) * 4 / best / 1e9;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -489,8 +430,9 @@ int main(int argc, char** argv) {
   if (validateOnly) return 0;
 
   for (int t : {1, 2}) {
-    g_peak[t] = measurePeak(t);
-    g_bw[t] = measureBandwidth(t);
+    // On CPU time (other processes share these 2 cores), as the 1-thread timings below are.
+    g_peak[t] = cpu::fmaPeak(t, 600).cpuGflops;
+    g_bw[t] = cpu::readBandwidth(int64_t(1) << 30, t, 5);
     std::printf("machine, %d thread(s): f32 FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", t, g_peak[t], g_bw[t]);
 
   }
