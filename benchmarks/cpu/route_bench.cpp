@@ -1,6 +1,6 @@
 // route CPU harness (llm.c style): a plain C++ port of lib/reference/route*.ts (route_reference.h: std::sort
-// with the reference comparator, float64 gates, V8's exp), validation of every SIMD path and thread count against it, bit for
-// bit, then timings of the routers of real models at T = 4096.
+// with the reference comparator, float64 gates, V8's exp), validation of every SIMD path and thread count
+// against it, bit for bit, then timings of the routers of real models at T = 4096.
 //
 /* Build and run from the repository root (the ISA files get their own flags, as in CMakeLists.txt):
      F="-O3 -std=c++17 -DMOE_HAVE_X86 -Inative -Inative/cpu"; mkdir -p /tmp/rb && \
