@@ -1,7 +1,7 @@
 // permute / unpermute / router_stats CPU harness (llm.c style): a plain-loop port of lib/reference (f64
-// sums, in combine_reference.h), validation of every SIMD path and thread count against it, then timings at the MoE shapes of
-// Qwen3-30B-A3B (H = 2048) and DeepSeek-V3 (H = 7168), k = 8, E = 128, prefill (T = 4096) and decode
-// (T = 32), next to this machine's measured memcpy bandwidth.
+// sums, in combine_reference.h), validation of every SIMD path and thread count against it, then timings
+// at the MoE shapes of Qwen3-30B-A3B (H = 2048) and DeepSeek-V3 (H = 7168), k = 8, E = 128, prefill
+// (T = 4096) and decode (T = 32), next to this machine's measured memcpy bandwidth.
 //
 //   permute:   rows[r] = scale · x[rowToToken[r]], rows grouped by expert in (rank, token) order
 //   unpermute: out[t] = Σ_j w[t,j] · E_{ids[t,j]}(u_t) + shared[t] + residual[t]
