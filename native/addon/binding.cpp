@@ -2,6 +2,8 @@
 
 #include "binding.h"
 
+#include <cstring>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -189,6 +191,24 @@ void Args::disjointOrSame(const char* a, const char* b) const {
 
 void Args::disjoint(const char* a, const char* b) const {
   if (sharing(find(a), find(b)) != Sharing::None) rangeError(a, std::string("must not overlap '") + b + "'");
+}
+
+void Args::outputsDisjoint(std::initializer_list<const char*> outputs, const char* sameA, const char* sameB) const {
+  auto named = [](const char* f, const char* g) { return g != nullptr && std::strcmp(f, g) == 0; };
+  auto isOutput = [&](const char* f) {
+    for (const char* o : outputs)
+      if (named(f, o)) return true;
+    return false;
+  };
+  for (size_t i = 0; i < buffers_.size(); ++i) {
+    for (size_t j = i + 1; j < buffers_.size(); ++j) {
+      const char *x = buffers_[i].field, *y = buffers_[j].field;
+      if (!isOutput(x) && !isOutput(y)) continue;
+      if (!isOutput(x)) std::swap(x, y);
+      if ((named(x, sameA) && named(y, sameB)) || (named(x, sameB) && named(y, sameA))) disjointOrSame(x, y);
+      else disjoint(x, y);
+    }
+  }
 }
 
 void Args::checkBuffers() const {

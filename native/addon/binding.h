@@ -66,6 +66,10 @@ class Args {
   void disjointOrSame(const char* a, const char* b) const;
   // RangeError unless they share no byte (an output that must not alias anything).
   void disjoint(const char* a, const char* b) const;
+  // disjoint() for every pair of arrays read so far of which at least one is named in `outputs` (the output
+  // named first in the message); the fields `sameA` and `sameB`, when given, may instead be exactly the same
+  // memory (an in-place update).
+  void outputsDisjoint(std::initializer_list<const char*> outputs, const char* sameA = nullptr, const char* sameB = nullptr) const;
 
   [[noreturn]] void typeError(const char* field, const std::string& what, const Napi::Value& got) const;
   [[noreturn]] void rangeError(const char* field, const std::string& what) const;

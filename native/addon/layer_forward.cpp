@@ -19,7 +19,6 @@
 #include "../common/layer_forward.h"
 
 #include <cfloat>
-#include <cstring>
 #include <string>
 
 #include "route_args.h"
@@ -37,30 +36,6 @@ moe::TensorView shaped(moe::TensorView v, std::initializer_list<int64_t> shape) 
   v.ndim = 0;
   for (int64_t d : shape) v.shape[v.ndim++] = d;
   return v;
-}
-
-// The arrays the call writes, by field name.
-bool written(const char* field) {
-  for (const char* o : {"logits", "scores", "ids", "weights", "counts", "rows", "slotToRow", "rowToToken", "offsets",
-                        "act", "y", "sharedAct", "shared", "out", "statCounts", "statTop1Counts", "statProbSum",
-                        "statTotals"}) {
-    if (std::strcmp(field, o) == 0) return true;
-  }
-  return false;
-}
-
-void writtenDisjoint(Args& a) {
-  const auto& bufs = a.buffers();
-  for (size_t i = 0; i < bufs.size(); ++i) {
-    for (size_t j = i + 1; j < bufs.size(); ++j) {
-      const char *x = bufs[i].field, *y = bufs[j].field;
-      if (!written(x) && !written(y)) continue;
-      const bool inPlace = (std::strcmp(x, "out") == 0 && std::strcmp(y, "residual") == 0) ||
-                           (std::strcmp(x, "residual") == 0 && std::strcmp(y, "out") == 0);
-      if (inPlace) a.disjointOrSame(x, y);
-      else a.disjoint(x, y);
-    }
-  }
 }
 
 moe::GroupedGemmArgs gemm(Args& a, const char* w, const char* wDtype, int64_t experts, int64_t n, int64_t k) {
@@ -161,7 +136,10 @@ moe::addon::Work prepareLayerForward(Args& a) {
   st.top1Counts = a.i32("statTop1Counts", N).data;
   st.probSum = a.f32("statProbSum", N).data;
   uint8_t* totals = a.u8("statTotals", 32).data;
-  writtenDisjoint(a);
+  // Every array the call writes overlaps nothing else; out may be exactly residual (an in-place add).
+  a.outputsDisjoint({"logits", "scores", "ids", "weights", "counts", "rows", "slotToRow", "rowToToken", "offsets", "act", "y",
+                     "sharedAct", "shared", "out", "statCounts", "statTop1Counts", "statProbSum", "statTotals"},
+                    "out", "residual");
 
   return [f, totals]() mutable {
     moe::RouterStatsTotals t;
