@@ -162,7 +162,7 @@ DType Args::floatDtype(const char* field) { return static_cast<DType>(oneOf(fiel
 
 const Args::Buffer* Args::find(const char* field) const {
   for (const Buffer& b : buffers_) {
-    if (std::string(b.field) == field) return &b;
+    if (std::strcmp(b.field, field) == 0) return &b;
   }
   return nullptr;
 }
@@ -184,29 +184,40 @@ Sharing sharing(const Args::Buffer* x, const Args::Buffer* y) {
 }  // namespace
 
 void Args::disjointOrSame(const char* a, const char* b) const {
-  if (sharing(find(a), find(b)) == Sharing::Partial) {
-    rangeError(a, std::string("must not partly overlap '") + b + "' (exactly the same memory is allowed)");
-  }
+  if (sharing(find(a), find(b)) == Sharing::Partial) partlyOverlaps(a, b);
 }
 
 void Args::disjoint(const char* a, const char* b) const {
-  if (sharing(find(a), find(b)) != Sharing::None) rangeError(a, std::string("must not overlap '") + b + "'");
+  if (sharing(find(a), find(b)) != Sharing::None) overlaps(a, b);
 }
 
+void Args::partlyOverlaps(const char* a, const char* b) const {
+  rangeError(a, std::string("must not partly overlap '") + b + "' (exactly the same memory is allowed)");
+}
+
+void Args::overlaps(const char* a, const char* b) const { rangeError(a, std::string("must not overlap '") + b + "'"); }
+
 void Args::outputsDisjoint(std::initializer_list<const char*> outputs, const char* sameA, const char* sameB) const {
+  // Linear in the names: each array's role is looked up once, then the pairs compare only addresses (a
+  // layerForward call reads ~30 arrays; looking both fields up by name again for each of its ~430 pairs
+  // took ~100 us per call, measured on the Zen 4 VM at T = 1 from cold caches).
   auto named = [](const char* f, const char* g) { return g != nullptr && std::strcmp(f, g) == 0; };
-  auto isOutput = [&](const char* f) {
+  const size_t n = buffers_.size();
+  std::vector<char> out(n, 0);
+  for (size_t i = 0; i < n; ++i)
     for (const char* o : outputs)
-      if (named(f, o)) return true;
-    return false;
-  };
-  for (size_t i = 0; i < buffers_.size(); ++i) {
-    for (size_t j = i + 1; j < buffers_.size(); ++j) {
-      const char *x = buffers_[i].field, *y = buffers_[j].field;
-      if (!isOutput(x) && !isOutput(y)) continue;
-      if (!isOutput(x)) std::swap(x, y);
-      if ((named(x, sameA) && named(y, sameB)) || (named(x, sameB) && named(y, sameA))) disjointOrSame(x, y);
-      else disjoint(x, y);
+      if (named(buffers_[i].field, o)) out[i] = 1;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      if (!out[i] && !out[j]) continue;
+      const Buffer *x = &buffers_[i], *y = &buffers_[j];
+      if (!out[i]) std::swap(x, y);
+      const Sharing s = sharing(x, y);
+      if (s == Sharing::None) continue;
+      const bool pair =
+          (named(x->field, sameA) && named(y->field, sameB)) || (named(x->field, sameB) && named(y->field, sameA));
+      if (!pair) overlaps(x->field, y->field);
+      if (s == Sharing::Partial) partlyOverlaps(x->field, y->field);
     }
   }
 }

@@ -91,6 +91,8 @@ class Args {
   Span<T> typed(const char* field, napi_typedarray_type type, int64_t count);
   Napi::Value get(const char* field) const;
   const Buffer* find(const char* field) const;
+  [[noreturn]] void overlaps(const char* a, const char* b) const;
+  [[noreturn]] void partlyOverlaps(const char* a, const char* b) const;
 
   const char* op_;
   Napi::Env env_;
