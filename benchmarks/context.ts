@@ -105,6 +105,12 @@ export interface OpCase<O> {
   /** Estimated multiply-adds (or element operations) of the reference: decides whether it is timed. */
   refCost: number;
   run(backend: BackendChoice, rep: number): O;
+  /** The timed call, where the op takes caller-provided outputs: run's call writing into arrays allocated
+   *  once per case, as a model's loop calls it. Fresh outputs cost more than some kernels: calloc zeroes
+   *  them, and one over glibc's 32 MiB mmap threshold is new memory that faults on each 4 KiB page (permute
+   *  Qwen3 T = 512 f32, 2 threads on the Zen 4 VM: 17.5 ms fresh, 1.87 ms into given arrays). Validation
+   *  always runs on fresh outputs (run); the last timed output is compared bitwise with them. */
+  into?(backend: BackendChoice, rep: number): O;
   /** Checks a rep-0 output; `ref` is the reference's rep-0 output when the reference was run, else null
    *  (the case then computes what it needs, on a sample where the full reference is too slow). */
   check(out: O, ref: O | null): Validation;
@@ -119,11 +125,12 @@ const ORACLE: Validation = { ok: true, err: 0, tol: 0, against: 'itself (the ora
 export function runOpCase<O>(ctx: BenchContext, c: OpCase<O>): void {
   const base = { op: c.op, shape: c.shape, tokens: c.tokens, dtype: c.dtype, flop: c.flop, bytes: c.bytes, bytesKind: c.bytesKind, ...(c.note ? { note: c.note } : {}) };
   let ref: O | null = null;
+  const timed = (backend: BackendChoice, rep: number): O => (c.into ? c.into(backend, rep) : c.run(backend, rep));
   if (ctx.has('reference') && c.refCost <= ctx.opts.refBudget) {
     const once = timeOnce(() => c.run('reference', 0));
     ref = once.result;
     // A call that takes a second or more is timed once: its first run is the sample.
-    const samples = once.samples.ms[0]! >= 1000 ? once.samples : timeSync((rep) => c.run('reference', rep), ctx.plan, c.flush ? () => ctx.flush(2) : undefined);
+    const samples = once.samples.ms[0]! >= 1000 ? once.samples : timeSync((rep) => timed('reference', rep), ctx.plan, c.flush ? () => ctx.flush(2) : undefined);
     ctx.add({ ...base, backend: 'reference', threads: null, ...summarise(samples, 1), validation: ORACLE });
   } else if (ctx.has('reference')) {
     ctx.skip(`reference ${c.op} not timed at ${c.shape} T=${c.tokens} ${c.dtype} (over the budget of ${(ctx.opts.refBudget / 1e9).toFixed(1)} G multiply-adds): nothing is extrapolated`);
@@ -147,7 +154,11 @@ export function runOpCase<O>(ctx: BenchContext, c: OpCase<O>): void {
         v.note = `${v.note ? `${v.note}; ` : ''}output differs bitwise between thread counts`;
       }
       const flush = c.flush ? () => ctx.flush(t ?? 2) : undefined;
-      const samples = timeSync((rep) => c.run(backend, rep), ctx.plan, flush);
+      const samples = timeSync((rep) => timed(backend, rep), ctx.plan, flush);
+      if (c.into && !c.same(out, c.into(backend, 0))) {
+        v.ok = false;
+        v.note = `${v.note ? `${v.note}; ` : ''}output into given arrays differs bitwise from fresh outputs`;
+      }
       ctx.add({ ...base, backend, threads: t, ...summarise(samples, t), validation: v });
     }
   }

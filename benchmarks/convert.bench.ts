@@ -11,8 +11,8 @@ export function convertCases(w1f32: Tensor<'f32'>, shape: string): OpCase<Conver
   const x: Tensor<'f32'> = { data: w1f32.data.subarray(0, n1 * H), shape: [n1, H], dtype: 'f32' };
   const xb = convert({ x, to: 'bf16' }).y; // an input here; the checks compute their own reference
   const dirs = [
-    { label: 'f32>bf16', x: x as Tensor, to: 'bf16' as const, want: null as Tensor | null },
-    { label: 'bf16>f32', x: xb, to: 'f32' as const, want: null as Tensor | null },
+    { label: 'f32>bf16', x: x as Tensor, to: 'bf16' as const, want: null as Tensor | null, out: undefined as Float32Array | Uint16Array | undefined },
+    { label: 'bf16>f32', x: xb, to: 'f32' as const, want: null as Tensor | null, out: undefined as Float32Array | Uint16Array | undefined },
   ];
   return dirs.map((dir) => ({
     op: 'convert', opId: 'convert' as const, shape, tokens: 0, dtype: dir.label,
@@ -22,6 +22,7 @@ export function convertCases(w1f32: Tensor<'f32'>, shape: string): OpCase<Conver
     flush: false,
     refCost: n1 * H * 4,
     run: (backend: 'auto' | 'reference' | 'cpu' | 'cuda') => convert({ x: dir.x, to: dir.to }, { backend }),
+    into: (backend: 'auto' | 'reference' | 'cpu' | 'cuda') => convert({ x: dir.x, to: dir.to, out: (dir.out ??= dir.to === 'f32' ? new Float32Array(n1 * H) : new Uint16Array(n1 * H)) }, { backend }),
     check(out: ConvertResult, ref: ConvertResult | null) {
       dir.want ??= ref?.y ?? convert({ x: dir.x, to: dir.to }, { backend: 'reference' }).y;
       const a = out.y.data, b = dir.want.data;

@@ -12,6 +12,8 @@ import type { OpCase } from './context';
 import { floatCheck, reader, relErr, relErrRange, sameBits, tolFor } from './validate';
 import { expertsUsed, OpInputs } from './workload';
 
+const outArray = (dtype: string, n: number): Float32Array | Uint16Array => (dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n));
+
 /** Up to `count` rows spread over [0, R): first, last and evenly between. */
 export function sampleRows(R: number, count: number): number[] {
   if (R <= count) return Array.from({ length: R }, (_, i) => i);
@@ -58,6 +60,11 @@ export function groupedGemmCases(inp: OpInputs, shape: string, flushBelowBytes: 
     const tol = tolFor(dtype);
     const rowCount = Math.max(2, Math.min(8, Math.floor(2e8 / (sp.N * sp.K))));
     let sampled: { rows: number[]; want: Tensor[] } | null = null;
+    const spAct = (sp.extra as { activation?: string }).activation;
+    const nOut = spAct === 'swiglu' || spAct === 'geglu' ? sp.N / 2 : sp.N;
+    const outs: (Float32Array | Uint16Array)[] = [];
+    // One output per input set (their row counts differ), of a's array type (out's default dtype).
+    const intoOut = (s: number) => (outs[s] ??= outArray(sp.a(s).dtype, sp.a(s).shape[0]! * nOut));
     return {
       op: sp.op, opId: 'grouped_gemm', shape, tokens: T, dtype,
       flop: 2 * R * sp.N * sp.K,
@@ -67,6 +74,7 @@ export function groupedGemmCases(inp: OpInputs, shape: string, flushBelowBytes: 
       // The reference decodes every half-precision weight of W on each call (about 6 multiply-adds' worth each).
       refCost: R * sp.N * sp.K + (dtype === 'f32' ? 0 : 6 * sp.w.data.length),
       run: (backend, rep) => groupedGemm(args(rep), { backend }),
+      into: (backend, rep) => groupedGemm({ ...args(rep), out: intoOut(rep % n) }, { backend }),
       check(out, ref) {
         if (ref) return floatCheck(relErr(out.y, ref.y), tol, 'reference (full)');
         if (!sampled) {

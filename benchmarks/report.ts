@@ -90,7 +90,8 @@ function machineLines(m: MachineInfo): string[] {
 }
 
 const HOW = [
-  'time: median of the samples (warm-up and validation first; the caches are flushed before each sample of a call whose weights would otherwise stay in the LLC, since in a model the other layers evict them).',
+  'time: median of the samples (warm-up and validation first; the caches are flushed before each sample of a call whose weights would otherwise stay in the LLC, since in a model the other layers evict them). The single ops grouped_gemm, permute, unpermute and convert write into outputs allocated once per case (their `out` option), as a model\'s loop calls them: a fresh output is zeroed by calloc, and one over glibc\'s 32 MiB mmap threshold faults on every 4 KiB page (permute T=512 f32: 17.5 ms fresh, 1.87 ms into given arrays); validation uses fresh outputs. The other ops and the layer allocate their outputs in every call.',
+  '%bw over 100: the op\'s tensors stayed in the caches (the memory-bound ops run without a flush: in a model their inputs come hot from the op before).',
   'GFLOP/s: 2 FLOP per multiply-add. GB/s: for the layer and the GEMMs, the routed experts\' weights streamed (each used expert once); for the other ops, the tensors read and written.',
   '%peak, %bw: of the f32 FMA peak and the read bandwidth measured in this run with the same thread count (cpu and onnxruntime rows). x floor: time / max(bytes / bandwidth, FLOP / peak).',
   'cpu%: this process\'s CPU time over wall time x threads during the samples (median): well below 100 means the threads did not all run throughout, because of other load on the machine or work that does not split.',

@@ -30,6 +30,7 @@ export function unpermuteCase(inp: OpInputs, shape: string): OpCase<UnpermuteRes
   const b = bytesOf(dtype);
   const extra = (inp.special.copy.length || inp.special.constant.length ? T * d.H * b : 0) + (inp.shared[0] ? T * d.H * b : 0);
   let oracle: UnpermuteResult | null = null;
+  let out: Float32Array | Uint16Array | undefined;
   return {
     op: 'unpermute', opId: 'unpermute', shape, tokens: T, dtype,
     flop: 2 * R * d.H,
@@ -38,6 +39,7 @@ export function unpermuteCase(inp: OpInputs, shape: string): OpCase<UnpermuteRes
     flush: false,
     refCost: (R + T) * d.H,
     run: (backend, rep) => unpermute(unpermuteArgs(inp, rep % n), { backend }),
+    into: (backend, rep) => unpermute({ ...unpermuteArgs(inp, rep % n), out: (out ??= dtype === 'f32' ? new Float32Array(T * d.H) : new Uint16Array(T * d.H)) }, { backend }),
     check(out, ref) {
       oracle ??= ref ?? unpermute(unpermuteArgs(inp, 0), { backend: 'reference' });
       return floatCheck(relErr(out.out, oracle.out), tolFor(dtype), 'reference (full)');

@@ -118,6 +118,27 @@ describe('runner', () => {
     }
   });
 
+  test('timed calls write into given outputs; a case whose into-call differs from its fresh call fails validation', () => {
+    const backends: BackendId[] = ['reference', ...(availableBackends().includes('cpu') ? ['cpu' as const] : [])];
+    const w = makeWeights(small, 1);
+    const inp = opInputs(small, w, 'f32', 6, 2);
+    const [c] = groupedGemmCases(inp, 'tiny', 0) as OpCase<{ y: Tensor }>[];
+    const outs = new Set<ArrayBufferLike>();
+    const spy: OpCase<{ y: Tensor }> = { ...c!, into: (b, rep) => { const r = c!.into!(b, rep); outs.add(r.y.data.buffer); return r; } };
+    const ctx = context(backends);
+    runOpCase(ctx, spy as OpCase<unknown>);
+    expect(ctx.results.every((r) => r.validation.ok)).toBe(true);
+    // One output per input set (2 here), reused by every timed call of every backend.
+    expect(outs.size).toBe(2);
+
+    const wrong: OpCase<{ y: Tensor }> = { ...c!, into: (b, rep) => { const r = c!.into!(b, rep); (r.y.data as Float32Array)[0]! += 1; return r; } };
+    const ctx2 = context(backends);
+    runOpCase(ctx2, wrong as OpCase<unknown>);
+    const native = ctx2.results.filter((r) => r.backend !== 'reference');
+    expect(native.length).toBe(backends.includes('cpu') ? ctx2.opts.threads.length : 0);
+    expect(native.every((r) => !r.validation.ok && /into given arrays differs/.test(r.validation.note ?? ''))).toBe(true);
+  });
+
   test.each(['f32', 'bf16'] as FloatDType[])('layer rows (%s) are validated on sampled tokens when the reference is not timed', async (dtype) => {
     const backends: BackendId[] = availableBackends().includes('cpu') ? ['cpu'] : ['reference'];
     const ctx = context(backends);
