@@ -10,7 +10,7 @@
 
 import type { LayerForwardNativeArgs, RouteNativeArgs } from '../bindings';
 import { selectBackend } from './backends';
-import { allocOutput } from './backends/alloc';
+import { slabAllocator } from './backends/alloc';
 import type { Backend, BackendChoice } from './backends/backend';
 import { nativeCpuAddon } from './backends/cpu';
 import { statsOutputs, statsResult } from './backends/cpu/router_stats';
@@ -114,21 +114,24 @@ export class FusedPlan {
     this.fixed = fixed;
   }
 
-  /** The native args of one forward and the result over them. Outputs come from allocOutput (the
-   *  conformance suite poisons them); intermediates from the workspace when the forward holds it. The args
+  /** The native args of one forward and the result over them. Outputs come from slabAllocator (one
+   *  ArrayBuffer at decode; allocOutput's, which the conformance suite poisons, under a test allocator); intermediates from the workspace when the forward holds it. The args
    *  object is the plan's own, refilled each call: building a fresh one of ~60 fields from cold caches took
    *  60 us. The addon reads it during the call (an async call keeps what it read), so reuse is safe. */
   call(inp: FusedInputs, ws: WorkspaceLease | null): { args: LayerForwardNativeArgs; result: () => ForwardResult } {
     const { cfg, dtype: dt } = this;
     const T = this.tokens, H = cfg.hidden, N = cfg.totalExperts, I = cfg.intermediate;
-    const logits = allocOutput('f32', T * N);
+    const slots = T * this.route.kmax;
+    // Every output of the call, in the order asked for below: one ArrayBuffer at decode.
+    const alloc = slabAllocator([['f32', T * N], ...(inp.out ? [] : [[dt, T * H] as const]), ['i32', slots], ['f32', slots], ['i32', T],
+      ['f32', T * N], ['i32', N], ['i32', N], ['f32', N]]);
+    const logits = alloc('f32', T * N);
     const logitsT: Tensor<'f32'> = { data: logits, shape: [T, N], dtype: 'f32' };
-    const route = prepareRoute({ ...this.route, logits: logitsT });
-    const slots = T * route.args.kmax;
+    const out = inp.out ?? alloc(dt, T * H);
+    const route = prepareRoute({ ...this.route, logits: logitsT }, alloc);
     const float = (slot: string, n: number) => (ws ? ws.float(slot, dt, n) : floatArray(dt, n));
     const int = (slot: string, n: number) => (ws ? ws.int(slot, n) : new Int32Array(n));
-    const out = inp.out ?? allocOutput(dt, T * H);
-    const stats = statsOutputs(N);
+    const stats = statsOutputs(N, alloc);
     const args = (this.args ??= { ...route.args, ...this.fixed } as LayerForwardNativeArgs);
     const r = route.args;
     args.ids = r.ids;

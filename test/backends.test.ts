@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as api from '../lib/index';
 import { availableBackends, selectBackend } from '../lib/backends';
 import { OP_IDS, OP_METHODS } from '../lib/backends/backend';
-import { allocOutput, defaultAllocator, setAllocator } from '../lib/backends/alloc';
+import { allocOutput, defaultAllocator, setAllocator, slabAllocator } from '../lib/backends/alloc';
 import { convert, convertAsync } from '../lib/ops/convert';
 import { loadNative } from '../lib/native';
 import { MoELayer } from '../lib/layer';
@@ -118,6 +118,52 @@ describe('allocOutput', () => {
     setAllocator(null);
     allocOutput('f16', 5);
     expect(seen).toHaveLength(1);
+  });
+
+  test('slabAllocator: the planned outputs are zeroed, disjoint, 64-byte aligned views of one buffer, in order', () => {
+    const alloc = slabAllocator([['f32', 3], ['i32', 17], ['bf16', 1], ['f16', 40]]);
+    const a = alloc('f32', 3), b = alloc('i32', 17), c = alloc('bf16', 1), d = alloc('f16', 40);
+    expect([a, b, c, d].map((x) => x.constructor.name)).toEqual(['Float32Array', 'Int32Array', 'Uint16Array', 'Uint16Array']);
+    expect([a.length, b.length, c.length, d.length]).toEqual([3, 17, 1, 40]);
+    expect([a, b, c, d].every((x) => x.buffer === a.buffer && x.byteOffset % 64 === 0 && x.every((v) => v === 0))).toBe(true);
+    expect([a.byteOffset, b.byteOffset, c.byteOffset, d.byteOffset]).toEqual([0, 64, 192, 256]);
+    expect(a.buffer.byteLength).toBe(384);
+    // Past the plan: a fresh array of its own.
+    const e = alloc('f32', 2);
+    expect(e.buffer).not.toBe(a.buffer);
+    expect(e).toEqual(new Float32Array(2));
+    // Over 64 KiB in all: no slab (one small array must not keep a large one alive).
+    const big = slabAllocator([['f32', 16384], ['i32', 8]]);
+    const [x, y] = [big('f32', 16384), big('i32', 8)];
+    expect(x.buffer).not.toBe(y.buffer);
+  });
+
+  test('slabAllocator defers to an installed test allocator for every output', () => {
+    const seen: string[] = [];
+    setAllocator((dt, n) => { seen.push(`${dt}[${n}]`); return defaultAllocator(dt, n); });
+    const alloc = slabAllocator([['f32', 2], ['i32', 3]]);
+    alloc('f32', 2);
+    alloc('i32', 3);
+    expect(seen).toEqual(['f32[2]', 'i32[3]']);
+  });
+
+  test("a fused T = 1 forward returns its small outputs in one buffer, and the same bits as with separate arrays", () => {
+    if (!addon) return;
+    const layer = MoELayer.random(preset('qwen3-moe', { hidden: 64, intermediate: 32, experts: 16, topK: 4 }), 3, { backend: 'cpu' });
+    expect(layer.fusedUnavailable).toBeNull();
+    const x = { data: Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), shape: [1, 64], dtype: 'f32' as const };
+    const r = layer.forward({ x });
+    const arrays = [r.out.data, r.logits!.data, r.routing.ids.data, r.routing.weights.data, r.routing.counts.data, r.routing.scores!.data,
+      r.stats!.counts.data, r.stats!.top1Counts.data, r.stats!.probSum.data];
+    expect(arrays.every((a) => a.buffer === r.out.data.buffer)).toBe(true);
+    setAllocator((dt, n) => defaultAllocator(dt, n));
+    const s = layer.forward({ x });
+    expect(s.routing.ids.data.buffer).not.toBe(s.out.data.buffer);
+    const bits = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    expect(bits(s.out.data)).toEqual(bits(r.out.data));
+    expect(bits(s.routing.ids.data)).toEqual(bits(r.routing.ids.data));
+    expect(bits(s.routing.weights.data)).toEqual(bits(r.routing.weights.data));
+    expect(bits(s.stats!.probSum.data)).toEqual(bits(r.stats!.probSum.data));
   });
 });
 

@@ -6,18 +6,20 @@
 import type { RouteNativeArgs } from '../../bindings';
 import type { RouteResult, RouteValidated } from '../ops/route.types';
 import { allocOutput } from './alloc';
+import type { Alloc } from './alloc';
 
 /** RouteNativeArgs with the defaults resolved. */
 export type RouteArgsOut = RouteNativeArgs & { renormalize: boolean; scale: number };
 
 /** The native args of a validated route call and its result over them, for every native backend. */
-export function prepareRoute(v: RouteValidated): { args: RouteArgsOut; result: () => RouteResult } {
+/** `alloc` gives the outputs (allocOutput, or one call's slabAllocator). */
+export function prepareRoute(v: RouteValidated, alloc: Alloc = allocOutput): { args: RouteArgsOut; result: () => RouteResult } {
   const T = v.tokens, E = v.experts, K = v.kmax;
-  const ids = allocOutput('i32', T * K);
-  const weights = allocOutput('f32', T * K);
-  const counts = allocOutput('i32', T);
+  const ids = alloc('i32', T * K);
+  const weights = alloc('f32', T * K);
+  const counts = alloc('i32', T);
   const external = v.method === 'external';
-  const scores = external ? undefined : allocOutput('f32', T * E);
+  const scores = external ? undefined : alloc('f32', T * E);
   const args: RouteArgsOut = {
     method: v.method, tokens: T, experts: E, k: v.k, kmax: K, renormalize: v.renormalize, scale: v.scale, ids, weights, counts,
   };
@@ -38,7 +40,7 @@ export function prepareRoute(v: RouteValidated): { args: RouteArgsOut; result: (
   }
   let capacity: RouteResult['capacity'];
   if (v.capacity) {
-    const c = { selectedIds: allocOutput('i32', T * K), keep: allocOutput('i32', T * K), load: allocOutput('i32', E), demand: allocOutput('i32', E) };
+    const c = { selectedIds: alloc('i32', T * K), keep: alloc('i32', T * K), load: alloc('i32', E), demand: alloc('i32', E) };
     Object.assign(args, { cap: v.capacity.cap, policy: v.capacity.policy, renormalizeSurvivors: v.capacity.renormalizeSurvivors, ...c });
     const i32 = (data: Int32Array, shape: number[]) => ({ data, shape, dtype: 'i32' as const });
     capacity = { cap: v.capacity.cap, selectedIds: i32(c.selectedIds, [T, K]), keep: i32(c.keep, [T, K]), load: i32(c.load, [E]), demand: i32(c.demand, [E]) };

@@ -5,6 +5,7 @@
 import type { RouterStatsNativeArgs } from '../../../bindings';
 import type { RouterStats, RouterStatsValidated } from '../../ops/router_stats.types';
 import { allocOutput } from '../alloc';
+import type { Alloc } from '../alloc';
 import type { CpuWiring } from '../cpu';
 
 /** The native outputs of router_stats over `experts` experts (also layer_forward's, lib/layer_native.ts). */
@@ -15,12 +16,14 @@ export interface StatsOutputs {
   totals: Float64Array; // tokens, selections, zSquareSum, entropySum
 }
 
-export function statsOutputs(experts: number): StatsOutputs {
+export function statsOutputs(experts: number, alloc: Alloc = allocOutput): StatsOutputs {
   return {
-    counts: allocOutput('i32', experts),
-    top1Counts: allocOutput('i32', experts),
-    probSum: allocOutput('f32', experts),
-    totals: new Float64Array(4),
+    counts: alloc('i32', experts),
+    top1Counts: alloc('i32', experts),
+    probSum: alloc('f32', experts),
+    // Internal (statsResult reads it), so not from the allocator; off the V8 heap from the start, as the
+    // addon would move a 32-byte on-heap array there (see slabAllocator).
+    totals: new Float64Array(new ArrayBuffer(32)),
   };
 }
 
