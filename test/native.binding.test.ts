@@ -11,10 +11,18 @@ import type { ConvertNativeArgs } from '../bindings';
 import { loadNative } from '../lib/native';
 import { f32ToBf16 } from '../lib/dtype';
 import { Rng } from '../lib/random';
+import { convertAsync } from '../lib/ops/convert';
 
 const root = path.resolve(__dirname, '..');
 const binary = path.join(root, 'build', 'Release', 'moe_kernels.node');
 const addon = loadNative()!;
+
+// ES2024 resizable / growable buffers: Node 20 has them, this project's TypeScript lib has not their types.
+type Resizable = ArrayBuffer & { resize(bytes: number): void };
+const resizable = (bytes: number, max: number): Resizable =>
+  new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, { maxByteLength: max });
+const growableShared = (bytes: number, max: number): SharedArrayBuffer =>
+  new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(bytes, { maxByteLength: max });
 const PATHS = ['scalar', 'avx2', 'avx512'] as const;
 
 /** Errors thrown by the addon come from Node's realm, not Jest's: match on the name. */
@@ -130,6 +138,39 @@ describe('argument readers (called directly, bypassing lib/ops)', () => {
     expect(e.message).toBe("convert: 'x' must not partly overlap 'out' (exactly the same memory is allowed)");
     addon.convert({ x: buf, xDtype: 'bf16', out: buf, outDtype: 'f16' });
     expect(Array.from(buf)).toEqual([0x3c00, 0x4000, 0x4200, 0x4400]);
+  });
+
+  test('a getter that shrinks a resizable buffer read earlier is caught before the kernel runs (it used to crash)', () => {
+    const n = 1 << 20;
+    const rab = resizable(n * 4, n * 4);
+    const x = new Float32Array(rab);
+    const args = { x, xDtype: 'f32', outDtype: 'bf16', get out() { rab.resize(0); return new Uint16Array(n); } };
+    const e = nativeError(() => (addon.convert as (a: unknown) => void)(args));
+    expect(e.message).toBe("convert: 'x' was detached or resized while the arguments were read");
+    // Shrunk to a non-zero length by a later field's getter (the length-tracking view follows it).
+    const rab2 = resizable(64 * 4, 64 * 4);
+    const x2 = new Float32Array(rab2);
+    const args2 = { x: x2, xDtype: 'f32', outDtype: 'bf16', get out() { rab2.resize(32 * 4); return new Uint16Array(64); } };
+    const e2 = nativeError(() => (addon.convert as (a: unknown) => void)(args2));
+    expect(e2.message).toBe("convert: 'x' was detached or resized while the arguments were read");
+    expect(x2.length).toBe(32);
+  });
+
+  test('resizable buffers: accepted by the sync form, refused by the async one (naming the field); growable shared ones accepted', async () => {
+    const n = 1000;
+    const x = new Float32Array(resizable(n * 4, 8 * n)).fill(1.5);
+    const out = new Uint16Array(n);
+    addon.convert({ x, xDtype: 'f32', out, outDtype: 'bf16' });
+    expect(out.every((v) => v === 0x3fc0)).toBe(true);
+    const e = nativeError(() => addon.convertAsync({ x: new Float32Array(n), xDtype: 'f32', out: new Uint16Array(resizable(2 * n, 4 * n)), outDtype: 'bf16' }));
+    expect(e.name).toBe('RangeError');
+    expect(e.message).toBe("convert: 'out' must not be a view of a resizable ArrayBuffer in an async call (it could shrink while the op runs)");
+    await expect(convertAsync({ x: { data: x, shape: [n], dtype: 'f32' }, to: 'bf16' }, { backend: 'cpu' })).rejects.toThrow(
+      "convert: 'x' must not be a view of a resizable ArrayBuffer in an async call");
+    const shared = new Float32Array(growableShared(n * 4, 8 * n)).fill(2);
+    const o2 = new Uint16Array(n);
+    await addon.convertAsync({ x: shared, xDtype: 'f32', out: o2, outDtype: 'bf16' });
+    expect(o2.every((v) => v === 0x4000)).toBe(true);
   });
 
   test('a getter that detaches an array read earlier is caught before the kernel runs', () => {

@@ -222,10 +222,52 @@ void Args::outputsDisjoint(std::initializer_list<const char*> outputs, const cha
   }
 }
 
+namespace {
+
+// True when `array` still has the memory it had when read: asked afresh (a Napi::TypedArray keeps the length
+// it was made with), since a getter may have detached its buffer or shrunk a resizable one.
+bool unchanged(napi_env env, napi_value array, const void* data, size_t bytes) {
+  if (bytes == 0) return true;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* now = nullptr;
+  napi_value buffer = nullptr;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, array, &type, &length, &now, &buffer, &offset) != napi_ok) return false;
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached) return false;
+  size_t size = 1;
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: size = 2; break;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: size = 4; break;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: size = 8; break;
+    default: break;
+  }
+  return now == data && length * size == bytes;
+}
+
+}  // namespace
+
 void Args::checkBuffers() const {
   for (const Buffer& b : buffers_) {
-    if (b.array.ByteLength() != b.bytes || (b.bytes > 0 && b.array.ArrayBuffer().IsDetached())) {
-      rangeError(b.field, "was detached or resized while the arguments were read");
+    if (!unchanged(env_, b.array, b.data, b.bytes)) rangeError(b.field, "was detached or resized while the arguments were read");
+  }
+}
+
+bool resizableView(napi_env env, napi_value array) {
+  napi_value buffer = nullptr, flag = nullptr;
+  bool resizable = false;
+  if (napi_get_typedarray_info(env, array, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok ||
+      napi_get_named_property(env, buffer, "resizable", &flag) != napi_ok) {
+    throw Napi::Error::New(env);
+  }
+  return napi_get_value_bool(env, flag, &resizable) == napi_ok && resizable;  // not a boolean: older JS, not resizable
+}
+
+void Args::notResizable() const {
+  for (const Buffer& b : buffers_) {
+    if (resizableView(env_, b.array)) {
+      rangeError(b.field, "must not be a view of a resizable ArrayBuffer in an async call (it could shrink while the op runs)");
     }
   }
 }
@@ -323,13 +365,12 @@ void PromiseWorker::settle(napi_env env, napi_status status) noexcept {
 }
 
 KeptArgs::KeptArgs(const Args& args) : args_(Napi::Persistent(args.object())) {
-  for (const Args::Buffer& b : args.buffers()) kept_.push_back({b.field, Napi::Persistent(b.array), b.bytes});
+  for (const Args::Buffer& b : args.buffers()) kept_.push_back({b.field, Napi::Persistent(b.array), b.data, b.bytes});
 }
 
 Napi::Value KeptArgs::changed(Napi::Env env, const char* op) const {
   for (const Kept& k : kept_) {
-    const Napi::TypedArray a = k.array.Value();
-    if (a.ByteLength() != k.bytes || (k.bytes > 0 && a.ArrayBuffer().IsDetached())) {
+    if (!unchanged(env, k.array.Value(), k.data, k.bytes)) {
       return Napi::Error::New(env, std::string(op) + ": '" + k.field + "' was detached or resized while the op ran; its result is lost")
           .Value();
     }
@@ -370,6 +411,7 @@ Napi::Value runSync(Args& args, Work work) {
 
 Napi::Value runAsync(Args& args, Work work) {
   args.checkBuffers();
+  args.notResizable();
   auto* w = new OpWorker(args, std::move(work));  // deletes itself once it has settled
   const Napi::Value p(args.env(), w->promise());
   w->Queue();

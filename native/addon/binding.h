@@ -85,6 +85,9 @@ class Args {
   // Throws unless every recorded array still has the memory it had when read (runSync / runAsync call it:
   // a getter of a later field may have detached an earlier one).
   void checkBuffers() const;
+  // Throws unless no recorded array is a view of a resizable ArrayBuffer (runAsync calls it: JS runs while
+  // the op does, and a shrink could take memory away from under the kernel; a sync op holds the JS thread).
+  void notResizable() const;
 
  private:
   template <typename T>
@@ -99,6 +102,10 @@ class Args {
   Napi::Object obj_;
   std::vector<Buffer> buffers_;
 };
+
+// True when the typed array `array` is a view of a resizable ArrayBuffer (ES2024), which JS may shrink, taking
+// memory away, while an async call works on it. A growable SharedArrayBuffer only grows: false.
+bool resizableView(napi_env env, napi_value array);
 
 // x · y for a size check, or a RangeError naming `field` past 2^53 elements: no typed array is that long, and
 // an int64 product of caller-given sizes that wrapped could otherwise match a real array's length.
@@ -161,6 +168,7 @@ class KeptArgs {
   struct Kept {
     const char* field;
     Napi::Reference<Napi::TypedArray> array;
+    const void* data;
     size_t bytes;
   };
   Napi::ObjectReference args_;

@@ -214,6 +214,10 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   Napi::Value CopyAsync(const Napi::CallbackInfo& info, const char* method, bool up) {
     const DeviceMemPtr m = live(info.Env(), method);
     const Napi::TypedArray a = hostArray(info, method);
+    if (resizableView(info.Env(), a)) {
+      throw Napi::RangeError::New(info.Env(), std::string("DeviceTensor.") + method +
+                                                  ": 'array' must not be a view of a resizable ArrayBuffer (it could shrink during the copy)");
+    }
     auto* w = new CopyWorker(info.Env(), method, info.This().As<Napi::Object>(), a, m, up);
     const Napi::Value p(info.Env(), w->promise());
     w->Queue();
