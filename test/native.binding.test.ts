@@ -156,6 +156,21 @@ describe('argument readers (called directly, bypassing lib/ops)', () => {
     expect(x2.length).toBe(32);
   });
 
+  test("permute: a getter of 'ids' that shrinks 'offsets' (its values are checked after ids is read) is caught, not read", () => {
+    // The fuzz found it (mutation 7 of test/fuzz/binding.ts): offsets' values were read from freed pages.
+    const at = 1 << 20;
+    const rab = resizable(at + 8, at + 8);
+    const offsets = new Int32Array(rab, at);
+    offsets.set([0, 2]);
+    const args = {
+      x: new Float32Array(4).fill(1), xDtype: 'f32', tokens: 2, hidden: 2, kmax: 1, experts: 1, totalExperts: 1,
+      segmentOf: Int32Array.of(0), offsets, get ids() { rab.resize(at); return Int32Array.of(0, 0); }, rowCount: 2, scale: 1,
+      rows: new Float32Array(4), slotToRow: new Int32Array(2), rowToToken: new Int32Array(2),
+    };
+    const e = nativeError(() => (addon.permute as (a: unknown) => void)(args));
+    expect(e.message).toBe("permute: 'offsets' was detached or resized while the arguments were read");
+  });
+
   test('resizable buffers: accepted by the sync form, refused by the async one (naming the field); growable shared ones accepted', async () => {
     const n = 1000;
     const x = new Float32Array(resizable(n * 4, 8 * n)).fill(1.5);

@@ -46,6 +46,9 @@ moe::addon::Work preparePermute(Args& a) {
   // the caller (up to 2^31 - 1), and the scratch below is then bounded by an array that really exists.
   const moe::addon::Span<int32_t> off = a.i32("offsets", k.experts + 1);
   const moe::addon::Span<int32_t> ids = a.i32("ids", slots);
+  // The loops below read segmentOf and offsets after later fields were read: a getter of one of those may
+  // have detached or shrunk them (the other bindings read an array's values right after reading it).
+  a.checkBuffers();
   std::vector<int64_t> real(static_cast<size_t>(k.experts), 0);
   for (int64_t i = 0; i < slots; ++i) {
     const int32_t id = ids.data[i];

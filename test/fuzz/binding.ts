@@ -2,7 +2,7 @@
 // (ARCHITECTURE.md), so a caller that bypasses lib/ (or a stale build) must get an error, never a crash or a
 // write out of bounds. A case takes the args object the cpu wiring passes to the addon for a valid op call,
 // breaks one field (a typed array shorter, longer, empty, detached, of another type or aliasing another
-// field; a size NaN, negative, fractional, huge or off by one; an id or offset out of range; a dtype name
+// field, or a getter that shrinks another array's resizable buffer when the binding reads it; a size NaN, negative, fractional, huge or off by one; an id or offset out of range; a dtype name
 // unknown or swapped), moves every array into a guarded buffer, and calls the sync and async exports.
 // The call must return, or throw / reject with a TypeError, RangeError or Error whose message starts with
 // the op id; the guard bytes around every array must be intact afterwards.
@@ -18,6 +18,9 @@ type Native = Record<string, (a: Record<string, unknown>) => unknown>;
 type View = Float32Array | Uint16Array | Int32Array | Uint8Array;
 
 const GUARD = 64;
+
+/** True while the binding is being called: a shrinking getter (mutation 7) acts only then. */
+let calling = false;
 
 /** The args objects the wiring passed to the addon's sync functions during `call`. */
 function capture(addon: Native, names: readonly string[], call: () => void): { name: string; args: Record<string, unknown> }[] {
@@ -51,6 +54,11 @@ function guarded(v: View, guards: { buf: Uint8Array; start: number; end: number 
   return copy;
 }
 
+// An ES2024 resizable ArrayBuffer (Node 20 has them; this project's TypeScript lib has not their types).
+type Resizable = ArrayBuffer & { resize(bytes: number): void };
+const resizable = (bytes: number, max: number): Resizable =>
+  new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, { maxByteLength: max });
+
 const BAD_NUMBERS = [NaN, -1, 0.5, 2 ** 31, 2 ** 31 - 1, 2 ** 32 + 1, 2 ** 53, 1e300, -0, Infinity, -Infinity];
 
 /** Breaks one field of `a` in place; returns the field and a description. */
@@ -66,7 +74,7 @@ function mutateField(a: Record<string, unknown>, key: string, keys: string[], rn
   if (ArrayBuffer.isView(v)) {
     const arr = v as View;
     const C = arr.constructor as new (n: number) => View;
-    const how = rng.int(8);
+    const how = rng.int(9);
     if (how === 0) a[key] = new C(Math.max(0, arr.length - 1 - rng.int(3)));
     else if (how === 1) a[key] = new C(arr.length + 1 + rng.int(3));
     else if (how === 2) a[key] = new C(0);
@@ -74,6 +82,25 @@ function mutateField(a: Record<string, unknown>, key: string, keys: string[], rn
     else if (how === 4) detach(arr);
     else if (how === 5) a[key] = g(['x', 3, null, undefined, [1, 2], {}]);
     else if (how === 6 && arr instanceof Int32Array && arr.length) arr[rng.int(arr.length)] = g([-2, -(2 ** 31), 2 ** 31 - 1, arr.length, 1 << 20, 7]);
+    else if (how === 7) {
+      // Reading this field shrinks another array, made a length-tracking view of a resizable buffer (it
+      // leaves its guarded copy): read before, it must be caught; read after, it is just short.
+      const others = keys.filter((k) => k !== key && ArrayBuffer.isView(a[k]) && (a[k] as View).length > 0);
+      if (!others.length) return `${key}: unchanged`;
+      const ok = g(others);
+      const o = a[ok] as View;
+      // The array starts 1 MiB in, so a shrink returns whole pages to the OS: a kernel that still used the old
+      // length crashed (a binding that trusted the length it read first).
+      const at = 1 << 20;
+      const rab = resizable(at + o.byteLength, at + o.byteLength);
+      const view = new (o.constructor as new (b: ArrayBuffer, off: number) => View)(rab, at);
+      view.set(o as never);
+      a[ok] = view;
+      const to = at + g([0, Math.floor(o.length / 2), o.length - 1]) * o.BYTES_PER_ELEMENT;
+      const value = a[key];
+      Object.defineProperty(a, key, { get: () => { if (calling) rab.resize(to); return value; }, enumerable: true, configurable: true });
+      return `${key}: its getter shrinks '${ok}' to ${to - at} bytes`;
+    }
     else {
       // Alias another array field (an output onto an input or the reverse), or a shifted view of the same buffer.
       const others = keys.filter((k) => k !== key && ArrayBuffer.isView(a[k]));
@@ -137,9 +164,12 @@ export async function fuzzBinding(f: OpFuzz<unknown, unknown>, natives: readonly
       progress(`${name} (${mode}) ${what}; case ${JSON.stringify(c)} mutation seed ${mseed}`);
       let outcome = 'ok';
       try {
-        if (mode === 'sync') addon[name]!(a);
-        else await addon[`${name}Async`]!(a);
+        calling = true;
+        const done = mode === 'sync' ? addon[name]!(a) : addon[`${name}Async`]!(a);
+        calling = false;
+        await done;
       } catch (e) {
+        calling = false;
         const err = e as Error;
         const cls = err?.constructor?.name;
         if (!['TypeError', 'RangeError', 'Error'].includes(cls) || !String(err.message).startsWith(`${opId}: `)) {
