@@ -119,6 +119,7 @@ Napi::Value cudaOpAsync(const Napi::CallbackInfo& info) {
     requireDevice(info.Env(), def->op);
     CudaWork work = def->prepare(args);
     args.checkBuffers();
+    args.notResizable();
     auto* w = new CudaOpWorker(args, std::move(work));  // deletes itself once it has settled
     const Napi::Value p(info.Env(), w->promise());
     w->Queue();
