@@ -115,9 +115,10 @@ export class FusedPlan {
   }
 
   /** The native args of one forward and the result over them. Outputs come from slabAllocator (one
-   *  ArrayBuffer at decode; allocOutput's, which the conformance suite poisons, under a test allocator); intermediates from the workspace when the forward holds it. The args
-   *  object is the plan's own, refilled each call: building a fresh one of ~60 fields from cold caches took
-   *  60 us. The addon reads it during the call (an async call keeps what it read), so reuse is safe. */
+   *  ArrayBuffer at decode; under a test allocator, such as the conformance suite's poisoning one, allocOutput's),
+   *  intermediates from the workspace when the forward holds it. The args object is the plan's own, refilled
+   *  each call: building a fresh one of ~60 fields from cold caches took 60 us. The addon reads it during the
+   *  call (an async call keeps what it read), so reuse is safe. */
   call(inp: FusedInputs, ws: WorkspaceLease | null): { args: LayerForwardNativeArgs; result: () => ForwardResult } {
     const { cfg, dtype: dt } = this;
     const T = this.tokens, H = cfg.hidden, N = cfg.totalExperts, I = cfg.intermediate;

@@ -11,8 +11,8 @@ import type { Alloc } from './alloc';
 /** RouteNativeArgs with the defaults resolved. */
 export type RouteArgsOut = RouteNativeArgs & { renormalize: boolean; scale: number };
 
-/** The native args of a validated route call and its result over them, for every native backend. */
-/** `alloc` gives the outputs (allocOutput, or one call's slabAllocator). */
+/** The native args of a validated route call and its result over them, for every native backend; `alloc`
+ *  gives the outputs (allocOutput, or one call's slabAllocator). */
 export function prepareRoute(v: RouteValidated, alloc: Alloc = allocOutput): { args: RouteArgsOut; result: () => RouteResult } {
   const T = v.tokens, E = v.experts, K = v.kmax;
   const ids = alloc('i32', T * K);

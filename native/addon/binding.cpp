@@ -232,8 +232,7 @@ bool unchanged(napi_env env, napi_value array, const void* data, size_t bytes) {
   size_t length = 0;
   void* now = nullptr;
   napi_value buffer = nullptr;
-  size_t offset = 0;
-  if (napi_get_typedarray_info(env, array, &type, &length, &now, &buffer, &offset) != napi_ok) return false;
+  if (napi_get_typedarray_info(env, array, &type, &length, &now, &buffer, nullptr) != napi_ok) return false;
   bool detached = false;
   if (napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached) return false;
   size_t size = 1;
