@@ -114,6 +114,15 @@ specs.push(
   { counts: [40, 48, 20], n: 24, k: 6151, act: 'swiglu', bias: true },
   // bf16 x bf16 likewise (the dp kernel reads W in place for an even K): 48 and 33 rows split K = 8200 in two.
   { counts: [48, 33], n: 16, k: 8200, a: 'bf16', w: 'bf16', act: 'silu' },
+  // Tails of 3..8 rows, the AVX-512 half vector, in each panel arrangement: 16 + 3 (1 + half), 16 + 8,
+  // 32 + 5 (2 + half), 48 + 8 (2 | 1 + half), 64 + 8 (2 | 2 + half), 96 + 6 (3 | 2 | 1 + half); with f32,
+  // widened bf16 and dp-kernel W (odd K).
+  { counts: [19, 24, 37, 56, 72, 102], n: 40, k: 300, act: 'swiglu', bias: true },
+  { counts: [19, 24, 37, 56, 72, 102], n: 33, k: 301, w: 'bf16', act: 'gelu', addend: true },
+  { counts: [19, 24, 37, 56, 72, 102], n: 40, k: 301, a: 'bf16', w: 'bf16', act: 'geglu', glu: 'interleaved' },
+  // The half vector's partial sums across K blocks: 64 + 5 rows split K = 2600 (f32) and 5001 (dp) in two.
+  { counts: [69, 37], n: 24, k: 2600, act: 'silu', bias: true },
+  { counts: [69, 37], n: 16, k: 5001, a: 'bf16', w: 'bf16', act: 'none', bias: true },
 );
 
 conformance<GroupedGemmArgs, GroupedGemmResult>({

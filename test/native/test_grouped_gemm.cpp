@@ -154,6 +154,14 @@ int main() {
   cases.push_back({{40, 48}, 6151, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
   // bf16 x bf16 likewise (the dp kernel reads W in place for an even K): 48 and 33 rows, K = 8200.
   cases.push_back({{48, 33}, 8200, 16, DType::BF16, DType::BF16, DType::BF16, Activation::Silu, GluLayout::Halves, false, false});
+  // Tails of 3..8 rows (the AVX-512 half vector) in each panel arrangement, f32 / widened bf16 / dp W, and
+  // across two K blocks (64 + 5 rows: K = 2600 f32, 5001 dp).
+  const std::vector<int32_t> halves{19, 24, 37, 56, 72, 102};
+  cases.push_back({halves, 300, 40, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
+  cases.push_back({halves, 301, 33, DType::F32, DType::BF16, DType::F32, Activation::Gelu, GluLayout::Halves, false, true});
+  cases.push_back({halves, 301, 40, DType::BF16, DType::BF16, DType::BF16, Activation::Geglu, GluLayout::Interleaved, false, false});
+  cases.push_back({{69, 37}, 2600, 24, DType::F32, DType::F32, DType::F32, Activation::Silu, GluLayout::Halves, true, false});
+  cases.push_back({{69, 37}, 5001, 16, DType::BF16, DType::BF16, DType::F32, Activation::None, GluLayout::Halves, true, false});
   std::vector<Data> data;
   for (const Case& c : cases) data.push_back(make(r, c));
   std::vector<Buf<uint8_t>> oneThread(cases.size());

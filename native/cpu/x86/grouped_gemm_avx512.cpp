@@ -35,6 +35,21 @@ struct Avx512 {
   using VI = __m512i;
   using M = __mmask16;
 
+  // The half vector (8 lanes, the low half of a register): a prefill tail of up to 8 rows rides in the
+  // panel's last kernel at half a vector's FMA cost (Zen 4 issues a 512-bit FMA as two 256-bit halves).
+  static constexpr bool HasHalf = true;
+  using H = __m256;
+  using HI = __m256i;
+  static H zeroH() { return _mm256_setzero_ps(); }
+  static H loadH(const float* p) { return _mm256_load_ps(p); }
+  static HI loadiH(const float* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void storeH(float* p, H v) { _mm256_store_ps(p, v); }
+  static H lowH(V v) { return _mm512_castps512_ps256(v); }
+  static HI lowHI(VI v) { return _mm512_castsi512_si256(v); }
+  static H fmaddH(H a, H b, H c) { return _mm256_fmadd_ps(a, b, c); }
+  static H dpH(H acc, HI a, HI b) { return _mm256_dpbf16_ps(acc, reinterpret_cast<__m256bh>(a), reinterpret_cast<__m256bh>(b)); }
+  static V widenH(H h) { return _mm512_zextps256_ps512(h); }
+
   static VI loadi(const float* p) { return _mm512_load_si512(p); }
   static VI bcast32(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
   static V dp(V acc, VI a, VI b) { return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b)); }

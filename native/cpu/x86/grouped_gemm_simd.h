@@ -27,6 +27,14 @@ namespace {
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
+// The half vector type of traits with T::HasHalf (AVX-512: 8 lanes), else a stand-in that is never used.
+template <class T, bool Has = T::HasHalf>
+struct HalfOf { using V = typename T::V; };
+template <class T>
+struct HalfOf<T, true> { using V = typename T::H; };
+template <class T>
+using HalfV = typename HalfOf<T>::V;
+
 // ---------------------------------------------------------------------------------------------------------
 // Tiles. A tile is up to NW W rows (for GLU: NW/2 gate rows then their NW/2 up rows) and the output
 // columns they produce. `wr` holds the W row of each slot; slots past `nw` repeat slot 0 (wasted work at
@@ -177,24 +185,32 @@ inline typename T::V loadW(const char* p) {
 
 // The bcast kernel: acc[i][v] += A_v[k] (L rows) · W_i[k] for k in [0, kc). `a` points at the first of RV
 // packed vectors (stride `av` floats between them), already offset to k0; w[i] at W row i, offset to k0.
-// With a StageJob (CD != I32) it also stages the next tile.
-template <class T, int RV, DType CD>
+// With HF (T::HasHalf) a half vector A_RV (the low lanes of packed vector RV) adds into hacc[i] too, from
+// the same broadcasts. With a StageJob (CD != I32) it also stages the next tile.
+template <class T, int RV, bool HF, DType CD>
 void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
-                 const StageJob<T>* job) {
+                 HalfV<T>* hacc, const StageJob<T>* job) {
   using V = typename T::V;
+  using HV = HalfV<T>;
   constexpr int NW = T::NW;
   constexpr int64_t es = CD == DType::F32 ? 4 : 2;
   V c[NW][RV];
+  HV h[HF ? NW : 1];
   for (int i = 0; i < NW; ++i)
     for (int v = 0; v < RV; ++v) c[i][v] = acc[i * RV + v];
+  if constexpr (HF)
+    for (int i = 0; i < NW; ++i) h[i] = hacc[i];
   const float* wp[NW];
   for (int i = 0; i < NW; ++i) wp[i] = w[i];
   auto step = [&](int64_t k) __attribute__((always_inline)) {
     V x[RV];
     for (int v = 0; v < RV; ++v) x[v] = T::load(a + v * av + k * T::L);
+    [[maybe_unused]] HV xh;
+    if constexpr (HF) xh = T::loadH(a + RV * av + k * T::L);
     for (int i = 0; i < NW; ++i) {
       const V b = T::set1(wp[i][k]);
       for (int v = 0; v < RV; ++v) c[i][v] = T::fmadd(x[v], b, c[i][v]);
+      if constexpr (HF) h[i] = T::fmaddH(xh, T::lowH(b), h[i]);
     }
   };
   int64_t k = 0;
@@ -219,15 +235,26 @@ void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, 
   for (; k < kc; ++k) step(k);
   for (int i = 0; i < NW; ++i)
     for (int v = 0; v < RV; ++v) acc[i * RV + v] = c[i][v];
+  if constexpr (HF)
+    for (int i = 0; i < NW; ++i) hacc[i] = h[i];
 }
 
+template <class T, int RV, bool HF>
+void bcastCd(DType cd, const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
+             HalfV<T>* hacc, const StageJob<T>* job) {
+  if (!job) kernelBcast<T, RV, HF, DType::I32>(a, av, w, kc, acc, hacc, job);
+  else if (cd == DType::F32) kernelBcast<T, RV, HF, DType::F32>(a, av, w, kc, acc, hacc, job);
+  else if (cd == DType::BF16) kernelBcast<T, RV, HF, DType::BF16>(a, av, w, kc, acc, hacc, job);
+  else kernelBcast<T, RV, HF, DType::F16>(a, av, w, kc, acc, hacc, job);
+}
+
+// hf: with the half vector (only T::HasHalf traits and RV <= 2: 8 x (RV + 1) accumulators fit 32 registers).
 template <class T, int RV>
-void bcastAny(DType cd, const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
-              const StageJob<T>* job) {
-  if (!job) kernelBcast<T, RV, DType::I32>(a, av, w, kc, acc, job);
-  else if (cd == DType::F32) kernelBcast<T, RV, DType::F32>(a, av, w, kc, acc, job);
-  else if (cd == DType::BF16) kernelBcast<T, RV, DType::BF16>(a, av, w, kc, acc, job);
-  else kernelBcast<T, RV, DType::F16>(a, av, w, kc, acc, job);
+void bcastAny(DType cd, bool hf, const float* a, int64_t av, const float* const* w, int64_t kc,
+              typename T::V* acc, HalfV<T>* hacc, const StageJob<T>* job) {
+  if constexpr (T::HasHalf && RV <= 2)
+    if (hf) return bcastCd<T, RV, true>(cd, a, av, w, kc, acc, hacc, job);
+  bcastCd<T, RV, false>(cd, a, av, w, kc, acc, hacc, job);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -273,24 +300,37 @@ inline void stageBf16(const char* src, int64_t from, int64_t kn, uint16_t* dst) 
 // job (Stage) it also copies the next tile's kn bf16 of each row, 32 per row every 16 pairs, never reading
 // past element kn of a source row; each row is prefetched 256 bytes ahead, the FMA kernel's distance for
 // bf16 W (not re-tuned for this kernel).
-template <class T, int RV, bool Stage>
+// With HF, the half vector as in kernelBcast.
+template <class T, int RV, bool HF, bool Stage>
 void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
-              const StageJob<T, uint16_t>* job) {
+              HalfV<T>* hacc, const StageJob<T, uint16_t>* job) {
   using V = typename T::V;
   using VI = typename T::VI;
   constexpr int NW = T::NW;
   const int64_t kp = (kn + 1) / 2;
   V c[NW][RV];
+  HalfV<T> h[HF ? NW : 1];
   for (int i = 0; i < NW; ++i)
     for (int v = 0; v < RV; ++v) c[i][v] = acc[i * RV + v];
+  if constexpr (HF)
+    for (int i = 0; i < NW; ++i) h[i] = hacc[i];
   const u32alias* wp[NW];
   for (int i = 0; i < NW; ++i) wp[i] = reinterpret_cast<const u32alias*>(w[i]);
   auto step = [&](int64_t q) __attribute__((always_inline)) {
     VI x[RV];
     for (int v = 0; v < RV; ++v) x[v] = T::loadi(a + v * av + q * T::L);
-    for (int i = 0; i < NW; ++i) {
-      const VI b = T::bcast32(wp[i][q]);
-      for (int v = 0; v < RV; ++v) c[i][v] = T::dp(c[i][v], x[v], b);
+    if constexpr (HF) {
+      const auto xh = T::loadiH(a + RV * av + q * T::L);
+      for (int i = 0; i < NW; ++i) {
+        const VI b = T::bcast32(wp[i][q]);
+        for (int v = 0; v < RV; ++v) c[i][v] = T::dp(c[i][v], x[v], b);
+        h[i] = T::dpH(h[i], xh, T::lowHI(b));
+      }
+    } else {
+      for (int i = 0; i < NW; ++i) {
+        const VI b = T::bcast32(wp[i][q]);
+        for (int v = 0; v < RV; ++v) c[i][v] = T::dp(c[i][v], x[v], b);
+      }
     }
   };
   int64_t q = 0;
@@ -309,13 +349,23 @@ void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, 
   for (; q < kp; ++q) step(q);
   for (int i = 0; i < NW; ++i)
     for (int v = 0; v < RV; ++v) acc[i * RV + v] = c[i][v];
+  if constexpr (HF)
+    for (int i = 0; i < NW; ++i) hacc[i] = h[i];
+}
+
+template <class T, int RV, bool HF>
+void dpStage(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
+             HalfV<T>* hacc, const StageJob<T, uint16_t>* job) {
+  if (job) kernelDp<T, RV, HF, true>(a, av, w, kn, acc, hacc, job);
+  else kernelDp<T, RV, HF, false>(a, av, w, kn, acc, hacc, job);
 }
 
 template <class T, int RV>
-void dpAny(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
-           const StageJob<T, uint16_t>* job) {
-  if (job) kernelDp<T, RV, true>(a, av, w, kn, acc, job);
-  else kernelDp<T, RV, false>(a, av, w, kn, acc, job);
+void dpAny(bool hf, const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
+           HalfV<T>* hacc, const StageJob<T, uint16_t>* job) {
+  if constexpr (T::HasHalf && RV <= 2)
+    if (hf) return dpStage<T, RV, true>(a, av, w, kn, acc, hacc, job);
+  dpStage<T, RV, false>(a, av, w, kn, acc, hacc, job);
 }
 
 // The dot kernel: out[r][i] = sum over k in [0, kc) of A_r[k] · W_i[k], RT rows, W of dtype WD widened

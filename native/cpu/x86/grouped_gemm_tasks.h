@@ -68,9 +68,17 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
 }
 
 // Prefill: more than T::TailDot rows. Full vectors of L rows go through the bcast kernel in panels of up
-// to 3 vectors; a last partial vector of more than T::TailDot rows is padded with zero rows, a smaller
-// one goes through the dot kernel. Crossover measured with AVX-512 (R = 32 + t, N = 512, K = 2048, 1 core,
-// GFLOP/s pad vs dot): t = 1: 109 vs 133, t = 6: 126 vs 134, t = 8: 132 vs 132, t = 12: 145 vs 131.
+// to 3 vectors; a last partial vector of more than T::TailDot rows is padded with zero rows. A smaller
+// tail of kHalfMin or more rows is the half vector of T::HasHalf traits (AVX-512: 8 lanes, in the last
+// panel's kernel, from the same broadcasts); the rest (and every tail on AVX2) goes through the dot kernel.
+// Pad vs dot, measured on an Intel host (AVX-512, R = 32 + t, N = 512, K = 2048, 1 core, GFLOP/s): t = 1:
+// 109 vs 133, t = 6: 126 vs 134, t = 8: 132 vs 132, t = 12: 145 vs 131. Half vs dot on Zen 4 (every expert
+// R rows, W from DRAM, 1 core, % of the FMA peak; Qwen3 W1 N = 1536, K = 2048 f32): R = 17: 50 vs 57,
+// 18: 52 vs 52, 19: 57 vs 51, 20: 56 vs 49, 24: 69 vs 41, 33: 66 vs 80, 34: 72 vs 72, 35: 75 vs 68,
+// 36: 76 vs 65, 40: 84 vs 57; W2 (N = 2048, K = 768) 35: 67 vs 64, 40: 75 vs 61; bf16 x bf16 W1 (dp
+// kernel) 20: 98 vs 84, 24: 118 vs 82, 40: 163 vs 114. The dot kernel's 8 W rows of K = 2048 lie in one
+// L1 set with its A rows, and each group of 3 rows re-reads the W tile from L2.
+constexpr int64_t kHalfMin = 3;
 //
 // Each W tile's K block is staged contiguously first (a copy for f32, the widening for bf16 / f16): rows
 // of K = 2048 f32 lie 8 KiB apart, all in one L1 set, and broadcasting from them directly ran the RV=3
@@ -93,7 +101,9 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   const int64_t rows = t.r1 - t.r0, k = p.k;
   int64_t nv = rows / L, tail = rows % L;
   if (tail > T::TailDot) { ++nv; tail = 0; }
-  const int64_t kcMax = imax(256, kABlockBytes / (nv * L * aes) / L * L);
+  const bool half = T::HasHalf && tail >= kHalfMin;  // tail <= TailDot = L / 2 here
+  const int64_t nPack = nv + (half ? 1 : 0);              // packed Aᵀ vectors, the half one included
+  const int64_t kcMax = imax(256, kABlockBytes / (nPack * L * aes) / L * L);
   const int64_t nkb = imax(1, (k + kcMax - 1) / kcMax), kc = roundUp((k + nkb - 1) / nkb, L);
   const int tc = tileCols<T>(p);
   const int64_t tiles = (t.c1 - t.c0 + tc - 1) / tc, blockTiles = nkb == 1 ? tiles : kBlockTiles;
@@ -109,8 +119,19 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // gives their re-reads locality, so it stays. Only W the kernel can read as it is: f32 for the FMA kernel
   // (bf16 / f16 W are widened into the stage), bf16 pairs for the dp kernel when K is even (an odd K needs
   // the stage's zero after the last element).
-  const bool direct = p.directW && nv <= 3 && (Dp ? k % 2 == 0 : p.wType == DType::F32);
-  const int64_t aPackSz = nv * lda, aTailSz = p.aType == DType::F32 ? 0 : roundUp(tail * k, 16);
+  // Panels of up to 3 vectors; 4 goes as 2 + 2 so no panel is a lone vector with 8 accumulators. With the
+  // half vector the last panel has at most 2 (3 goes as 2 + 1).
+  int64_t panelStart[64], panelLen[64], np = 0;
+  for (int64_t v = 0; v < nv && np < 64;) {
+    const int64_t rem = nv - v;
+    const int64_t len = rem == 4 || (half && rem == 3) ? 2 : imin(3, rem);
+    panelStart[np] = v;
+    panelLen[np++] = len;
+    v += len;
+  }
+  const bool direct = p.directW && np == 1 && (Dp ? k % 2 == 0 : p.wType == DType::F32);
+  const bool dotTail = tail > 0 && !half;
+  const int64_t aPackSz = nPack * lda, aTailSz = p.aType == DType::F32 || !dotTail ? 0 : roundUp(tail * k, 16);
   const int64_t wStageSz = direct ? 0 : 2 * NW * lds * static_cast<int64_t>(sizeof(S)) / 4;
   const int64_t partSz = nkb > 1 ? imin(tiles, blockTiles) * perTile : 0;
   float* buf = scratch(static_cast<size_t>(aPackSz + aTailSz + wStageSz + partSz + 16));
@@ -120,24 +141,16 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   S* wStage = reinterpret_cast<S*>(aTail + aTailSz);
   float* part = aTail + aTailSz + wStageSz;
 
-  for (int64_t v = 0; v < nv; ++v) {
+  for (int64_t v = 0; v < nPack; ++v) {
     const int nr = static_cast<int>(imin(L, rows - v * L));
     if constexpr (Dp) packATPairs<T>(p, t.r0 + v * L, nr, aPack + v * lda);
     else packAT<T>(p, t.r0 + v * L, nr, aPack + v * lda);
   }
   const int64_t tailRow = t.r0 + (rows - tail);
   const float* aT = static_cast<const float*>(p.a) + tailRow * k;  // tail rows as f32, [tail][k]
-  if (tail > 0 && p.aType != DType::F32) {
+  if (dotTail && p.aType != DType::F32) {
     convertRows<T>(p.a, p.aType, tailRow, tail, k, aTail);
     aT = aTail;
-  }
-  // Panels of up to 3 vectors; 4 goes as 2 + 2 so no panel is a lone vector with 8 accumulators.
-  int64_t panelStart[64], panelLen[64], np = 0;
-  for (int64_t v = 0; v < nv && np < 64;) {
-    const int64_t len = nv - v == 4 ? 2 : imin(3, nv - v);
-    panelStart[np] = v;
-    panelLen[np++] = len;
-    v += len;
   }
 
   for (int64_t tb = 0; tb < tiles; tb += blockTiles) {
@@ -166,22 +179,31 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
         float* tp = part + (ti - tb) * perTile;
         for (int64_t pi = 0; pi < np; ++pi) {
           const int64_t v0 = panelStart[pi], rv = panelLen[pi];
+          const bool hf = half && pi == np - 1;  // the half vector (packed vector nv) rides in the last panel
           V acc[NW * 3];
+          HalfV<T> hacc[NW];
           float* ps = tp + v0 * NW * L;
+          float* hs = tp + nv * NW * L;  // the half vector's partial sums, one L-float slot per W row
           for (int j = 0; j < NW * rv; ++j) acc[j] = first ? T::zero() : T::load(ps + j * L);
+          if constexpr (T::HasHalf)
+            if (hf)
+              for (int i = 0; i < NW; ++i) hacc[i] = first ? T::zeroH() : T::loadH(hs + i * L);
           const float* a = aPack + v0 * lda + (Dp ? k0 / 2 : k0) * L;
           const StageJob<T, S>* jp = pi == 0 && has1 && !direct ? &job : nullptr;
           if constexpr (Dp) {
-            if (rv == 3) dpAny<T, 3>(a, lda, w, kn, acc, jp);
-            else if (rv == 2) dpAny<T, 2>(a, lda, w, kn, acc, jp);
-            else dpAny<T, 1>(a, lda, w, kn, acc, jp);
+            if (rv == 3) dpAny<T, 3>(false, a, lda, w, kn, acc, hacc, jp);
+            else if (rv == 2) dpAny<T, 2>(hf, a, lda, w, kn, acc, hacc, jp);
+            else dpAny<T, 1>(hf, a, lda, w, kn, acc, hacc, jp);
           } else {
-            if (rv == 3) bcastAny<T, 3>(p.wType, a, lda, w, kn, acc, jp);
-            else if (rv == 2) bcastAny<T, 2>(p.wType, a, lda, w, kn, acc, jp);
-            else bcastAny<T, 1>(p.wType, a, lda, w, kn, acc, jp);
+            if (rv == 3) bcastAny<T, 3>(p.wType, false, a, lda, w, kn, acc, hacc, jp);
+            else if (rv == 2) bcastAny<T, 2>(p.wType, hf, a, lda, w, kn, acc, hacc, jp);
+            else bcastAny<T, 1>(p.wType, hf, a, lda, w, kn, acc, hacc, jp);
           }
           if (!last) {
             for (int j = 0; j < NW * rv; ++j) T::store(ps + j * L, acc[j]);
+            if constexpr (T::HasHalf)
+              if (hf)
+                for (int i = 0; i < NW; ++i) T::storeH(hs + i * L, hacc[i]);
             continue;
           }
           for (int64_t v = 0; v < rv; ++v) {
@@ -190,8 +212,14 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
             const int64_t rr = (v0 + v) * L;
             epilogue<T>(p, t.e, cur, col, t.r0 + rr, static_cast<int>(imin(L, rows - rr)));
           }
+          if constexpr (T::HasHalf)
+            if (hf) {
+              V col[NW];
+              for (int i = 0; i < NW; ++i) col[i] = T::widenH(hacc[i]);
+              epilogue<T>(p, t.e, cur, col, tailRow, static_cast<int>(tail));
+            }
         }
-        if (tail > 0) {
+        if (dotTail) {
           alignas(64) float sums[L * NW];
           const void* wv[NW];
           for (int i = 0; i < NW; ++i) wv[i] = w[i];
