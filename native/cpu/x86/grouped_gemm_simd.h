@@ -186,8 +186,9 @@ inline typename T::V loadW(const char* p) {
 // The bcast kernel: acc[i][v] += A_v[k] (L rows) · W_i[k] for k in [0, kc). `a` points at the first of RV
 // packed vectors (stride `av` floats between them), already offset to k0; w[i] at W row i, offset to k0.
 // With HF (T::HasHalf) a half vector A_RV (the low lanes of packed vector RV) adds into hacc[i] too, from
-// the same broadcasts. With a StageJob (CD != I32) it also stages the next tile.
-template <class T, int RV, bool HF, DType CD>
+// the same broadcasts. With a StageJob (CD != I32) it also stages the next tile; with PF (a job without a
+// dst, W read in place) it only prefetches the next tile's f32 rows into L2.
+template <class T, int RV, bool HF, DType CD, bool PF = false>
 void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
                  HalfV<T>* hacc, const StageJob<T>* job) {
   using V = typename T::V;
@@ -214,7 +215,13 @@ void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, 
     }
   };
   int64_t k = 0;
-  if (CD != DType::I32) {
+  if (PF) {
+    for (; k + 16 <= kc; k += 16) {
+      for (int i = 0; i < NW; ++i) T::prefetchL2(job->src[i] + k * 4);
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) step(k + j);
+    }
+  } else if (CD != DType::I32) {
     for (; k + 16 <= kc; k += 16) {
       if (CD != DType::F32)
         for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + (k + 64) * es);
@@ -243,6 +250,7 @@ template <class T, int RV, bool HF>
 void bcastCd(DType cd, const float* a, int64_t av, const float* const* w, int64_t kc, typename T::V* acc,
              HalfV<T>* hacc, const StageJob<T>* job) {
   if (!job) kernelBcast<T, RV, HF, DType::I32>(a, av, w, kc, acc, hacc, job);
+  else if (!job->dst) kernelBcast<T, RV, HF, DType::I32, true>(a, av, w, kc, acc, hacc, job);
   else if (cd == DType::F32) kernelBcast<T, RV, HF, DType::F32>(a, av, w, kc, acc, hacc, job);
   else if (cd == DType::BF16) kernelBcast<T, RV, HF, DType::BF16>(a, av, w, kc, acc, hacc, job);
   else kernelBcast<T, RV, HF, DType::F16>(a, av, w, kc, acc, hacc, job);
@@ -300,8 +308,9 @@ inline void stageBf16(const char* src, int64_t from, int64_t kn, uint16_t* dst) 
 // job (Stage) it also copies the next tile's kn bf16 of each row, 32 per row every 16 pairs, never reading
 // past element kn of a source row; each row is prefetched 256 bytes ahead, the FMA kernel's distance for
 // bf16 W (not re-tuned for this kernel).
-// With HF, the half vector as in kernelBcast.
-template <class T, int RV, bool HF, bool Stage>
+// With HF, the half vector as in kernelBcast; with PF (a job without a dst) only the L2 prefetch of the
+// next tile's bf16 rows, as kernelBcast's.
+template <class T, int RV, bool HF, bool Stage, bool PF = false>
 void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
               HalfV<T>* hacc, const StageJob<T, uint16_t>* job) {
   using V = typename T::V;
@@ -334,7 +343,13 @@ void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, 
     }
   };
   int64_t q = 0;
-  if (Stage) {
+  if (PF) {
+    for (; 2 * (q + 16) <= kn; q += 16) {
+      for (int i = 0; i < NW; ++i) T::prefetchL2(job->src[i] + 4 * q);
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) step(q + j);
+    }
+  } else if (Stage) {
     for (; 2 * (q + 16) <= kn; q += 16) {
       for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + 4 * q + 256);
       for (int i = 0; i < NW; ++i)
@@ -356,7 +371,8 @@ void kernelDp(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, 
 template <class T, int RV, bool HF>
 void dpStage(const float* a, int64_t av, const uint16_t* const* w, int64_t kn, typename T::V* acc,
              HalfV<T>* hacc, const StageJob<T, uint16_t>* job) {
-  if (job) kernelDp<T, RV, HF, true>(a, av, w, kn, acc, hacc, job);
+  if (job && !job->dst) kernelDp<T, RV, HF, false, true>(a, av, w, kn, acc, hacc, job);
+  else if (job) kernelDp<T, RV, HF, true>(a, av, w, kn, acc, hacc, job);
   else kernelDp<T, RV, HF, false>(a, av, w, kn, acc, hacc, job);
 }
 
