@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "grouped_gemm_dp.h"
 #include "grouped_gemm_simd.h"
 
 namespace moe::cpu::gg {
