@@ -345,10 +345,29 @@ export interface LayerForwardNativeArgs extends RouteNativeArgs {
   statProbSum: Float32Array;
   statTotals: Uint8Array;
 }
+/** What layerPlan returns: an opaque object holding the checked args and the kept weights (layer_plan.cpp). */
+export interface LayerPlanHandle {
+  readonly __layerPlan: unique symbol;
+}
+/** layerForwardPlanned's arguments after the plan, in order: the per-call arrays of LayerForwardNativeArgs,
+ *  each of exactly the type and length the plan's args object had (residual and residualDtype: undefined
+ *  for none; sharedAct and shared: undefined without a shared expert). */
+export type LayerForwardPlannedArgs = [
+  x: FloatArray, out: FloatArray, residual: FloatArray | undefined, residualDtype: FloatName | undefined,
+  logits: Float32Array, scores: Float32Array, ids: Int32Array, weights: Float32Array, counts: Int32Array,
+  rows: FloatArray, act: FloatArray, y: FloatArray, slotToRow: Int32Array, rowToToken: Int32Array, offsets: Int32Array,
+  statCounts: Int32Array, statTop1Counts: Int32Array, statProbSum: Float32Array, statTotals: Uint8Array,
+  sharedAct: FloatArray | undefined, shared: FloatArray | undefined,
+];
 export interface NativeAddon {
   /** Absent from binaries built before it existed: MoELayer then runs op by op. */
   layerForward?(a: LayerForwardNativeArgs): void;
   layerForwardAsync?(a: LayerForwardNativeArgs): Promise<void>;
+  /** Reads and checks `a` once (nothing runs) for layerForwardPlanned: the forwards of one layer at one
+   *  token count and x dtype then pass only their per-call arrays. */
+  layerPlan?(a: LayerForwardNativeArgs): LayerPlanHandle;
+  layerForwardPlanned?(plan: LayerPlanHandle, ...arrays: LayerForwardPlannedArgs): void;
+  layerForwardPlannedAsync?(plan: LayerPlanHandle, ...arrays: LayerForwardPlannedArgs): Promise<void>;
 }
 
 // ---- machine ceilings (native/addon/ceilings.cpp), for benchmarks/ceilings.ts ----

@@ -140,7 +140,7 @@ export class MoELayer {
     try {
       const fused = this.fused(args, lease);
       if (fused) {
-        fused.addon.layerForward!(fused.call.args);
+        fused.call.run();
         return fused.call.result();
       }
       const steps = this.steps(args, lease);
@@ -166,7 +166,7 @@ export class MoELayer {
     try {
       const fused = this.fused(args, lease);
       if (fused) {
-        await fused.addon.layerForwardAsync!(fused.call.args);
+        await fused.call.runAsync();
         return fused.call.result();
       }
       const steps = this.steps(args, lease);
@@ -211,20 +211,20 @@ export class MoELayer {
 
   /** The one-call native forward (lib/layer_native.ts) when this layer, its backend and these args allow
    *  it; null for the op-by-op path. */
-  private fused(args: ForwardArgs, ws: WorkspaceLease | null): { addon: NativeAddon; call: ReturnType<FusedPlan['call']> } | null {
+  private fused(args: ForwardArgs, ws: WorkspaceLease | null): { call: ReturnType<FusedPlan['call']> } | null {
     if (this.fusedUnavailable !== null || (args as { routing?: unknown } | null)?.routing !== undefined) return null;
     const inp = this.inputs(args);
     // The residual may be exactly out's memory (an in-place add), as unpermute allows; any other overlap is
     // for unpermute's own check: the op-by-op path reports it.
     if (inp.residual && inp.out && overlaps(inp.out, inp.residual.data) && !(inp.out.buffer === inp.residual.data.buffer && inp.out.byteOffset === inp.residual.data.byteOffset && inp.out.byteLength === inp.residual.data.byteLength)) return null;
     const T = inp.T, dt = inp.x.dtype as FloatDType;
-    let plan = this.fusedPlans.find((p) => p.tokens === T && p.dtype === dt);
+    let plan = this.fusedPlans.find((p) => p.tokens === T && p.dtype === dt && p.addon === this.fusedAddon);
     if (!plan) {
-      plan = new FusedPlan(this.config, this.w, T, dt);
+      plan = new FusedPlan(this.fusedAddon!, this.config, this.w, T, dt);
       // A few token counts (decode, a prefill chunk size, the last chunk) cover a model's calls.
       if (this.fusedPlans.unshift(plan) > 4) this.fusedPlans.pop();
     }
-    return { addon: this.fusedAddon!, call: plan.call(inp, ws) };
+    return { call: plan.call(inp, ws) };
   }
 
   /** Why forward runs op by op on this layer (null: in one native call, except with external routing).

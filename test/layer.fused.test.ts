@@ -295,3 +295,137 @@ d('layerForward binding (called directly, bypassing lib/layer.ts)', () => {
     expect(threw).toBeGreaterThan(300);
   });
 });
+
+d('layerPlan and layerForwardPlanned bindings (called directly, bypassing lib/layer.ts)', () => {
+  const cfg: MoELayerConfig = { ...small, topK: 2, sharedExpert: { intermediate: 6 }, constantExperts: 1, copyExperts: 1 };
+  const layer = MoELayer.random(cfg, 3, { backend: 'cpu' });
+  const inner = layer as unknown as { config: Resolved; w: Record<string, Tensor | undefined> };
+  const T = 5, H = small.hidden;
+  const addon = loadNative()!;
+  /** A whole args object over fresh arrays, for input `seed` and weights `w` (default: the layer's). */
+  const fresh = (seed = 6, w = inner.w, residual?: Tensor): LayerForwardNativeArgs =>
+    fusedCall(inner.config, w, { x: input(T, H, 'f32', seed), ...(residual ? { residual } : {}) }, null).args;
+  const positional = (a: LayerForwardNativeArgs): unknown[] => [a.x, a.out, a.residual, a.residualDtype, a.logits, a.scores, a.ids,
+    a.weights, a.counts, a.rows, a.act, a.y, a.slotToRow, a.rowToToken, a.offsets, a.statCounts, a.statTop1Counts, a.statProbSum,
+    a.statTotals, a.sharedAct, a.shared];
+  const run = (plan: unknown, list: unknown[]): void => (addon.layerForwardPlanned as (...v: unknown[]) => void)(plan, ...list);
+  const plan = addon.layerPlan!(fresh());
+  const outputs = (a: LayerForwardNativeArgs): ArrayBufferView[] =>
+    [a.out, a.logits, a.scores, a.ids, a.weights, a.counts, a.statCounts, a.statTop1Counts, a.statProbSum, a.statTotals];
+  const bytes = (v: ArrayBufferView): number[] => Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  const error = (f: () => void): Error => {
+    try {
+      f();
+    } catch (e) {
+      return e as Error;
+    }
+    throw new Error('expected a throw');
+  };
+
+  test('call after call, every output bitwise what layerForward writes on the same arrays (with and without a residual)', () => {
+    for (const [seed, residual] of [[1, undefined], [2, input(T, H, 'f32', 9)], [3, undefined]] as const) {
+      const want = fresh(seed, inner.w, residual), got = fresh(seed, inner.w, residual);
+      addon.layerForward!(want);
+      run(plan, positional(got));
+      outputs(got).forEach((v, i) => expect(bytes(v)).toEqual(bytes(outputs(want)[i]!)));
+    }
+  });
+
+  test('the async call writes the same; it refuses a view of a resizable ArrayBuffer before it starts', async () => {
+    const want = fresh(4), got = fresh(4);
+    addon.layerForward!(want);
+    await (addon.layerForwardPlannedAsync as (...v: unknown[]) => Promise<void>)(plan, ...positional(got));
+    outputs(got).forEach((v, i) => expect(bytes(v)).toEqual(bytes(outputs(want)[i]!)));
+    const a = fresh(4);
+    const out = new Float32Array(new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(a.out.byteLength, { maxByteLength: 2 * a.out.byteLength }));
+    const list = positional({ ...a, out });
+    expect(() => (addon.layerForwardPlannedAsync as (...v: unknown[]) => Promise<void>)(plan, ...list)).toThrow(/'out' must not be a view of a resizable ArrayBuffer/);
+  });
+
+  // [what, the list's index (0: the plan itself), the value there, error name, message]
+  const cases: [string, number, (a: LayerForwardNativeArgs) => unknown, string, RegExp][] = [
+    ['the plan an ordinary object', 0, () => ({}), 'TypeError', /^layer_forward: 'plan' must be a plan from layerPlan, got an object/],
+    ['the plan missing', 0, () => undefined, 'TypeError', /'plan' must be a plan from layerPlan, got undefined/],
+    ['x a Uint16Array', 1, (a) => new Uint16Array(a.x.length), 'TypeError', /^layer_forward: 'x' must be a Float32Array, got a Uint16Array/],
+    ['x of 4 tokens for a plan of 5', 1, (a) => a.x.subarray(0, 4 * H), 'RangeError', /'x' must have 185 elements, got 148/],
+    ['out too short', 2, (a) => a.out.subarray(1), 'RangeError', /'out' must have 185 elements/],
+    ['residual without its dtype', 3, () => new Float32Array(T * H), 'TypeError', /'residualDtype' must be one of 'f32', 'bf16', 'f16'/],
+    ['rows missing', 10, () => undefined, 'TypeError', /'rows' must be a Float32Array, got undefined/],
+    ['offsets a Float32Array', 15, (a) => new Float32Array(a.offsets.length), 'TypeError', /'offsets' must be a Int32Array/],
+    ['statTotals too short', 19, () => new Uint8Array(16), 'RangeError', /'statTotals' must have 32 elements, got 16/],
+    ['shared missing on a plan with a shared expert', 21, () => undefined, 'TypeError', /'shared' must be a Float32Array/],
+    ['out inside w1, which the plan keeps', 2, (a) => (inner.w.w1!.data as Float32Array).subarray(3, 3 + a.out.length), 'RangeError', /'out' must not overlap 'w1'/],
+    ['y overlapping act', 12, (a) => new Float32Array(a.act.buffer, a.act.byteOffset + 4, a.y.length).fill(0), 'RangeError', /must not overlap/],
+  ];
+  test.each(cases)('%s: an error naming it, before anything is written', (_n, at, value, name, message) => {
+    const a = fresh(5);
+    const act = new Float32Array(a.act.length + a.y.length + 1);
+    a.act = act.subarray(0, a.act.length);
+    const args = [plan, ...positional(a)];
+    args[at] = value(a);
+    const w1 = inner.w.w1!.data as Float32Array, w1Before = Buffer.from(w1.slice().buffer);
+    for (const v of outputs(a)) new Uint8Array(v.buffer, v.byteOffset, v.byteLength).fill(0xa5);
+    const e = error(() => (addon.layerForwardPlanned as (...v: unknown[]) => void)(...args));
+    expect(e.name).toBe(name);
+    expect(e.message).toMatch(message);
+    for (const v of outputs(a)) expect(bytes(v).every((b) => b === 0xa5)).toBe(true);
+    expect(Buffer.from(w1.buffer, w1.byteOffset, w1.byteLength).equals(w1Before)).toBe(true);
+  });
+
+  test('out exactly residual is allowed, a partial overlap is not', () => {
+    const r = new Float32Array(T * H + 1);
+    const a = fresh(7);
+    const list = positional({ ...a, residual: r.subarray(0, T * H), residualDtype: 'f32', out: r.subarray(0, T * H) });
+    run(plan, list);
+    list[1] = r.subarray(1);
+    expect(error(() => run(plan, list)).message).toMatch(/'(out|residual)' must not partly overlap/);
+  });
+
+  test('a kept weight updated in place is seen by the next call; one detached since layerPlan is refused', () => {
+    const w = { ...inner.w, w2: { ...inner.w.w2!, data: Float32Array.from(inner.w.w2!.data as Float32Array) } };
+    const own = addon.layerPlan!(fresh(8, w));
+    const w2 = w.w2.data;
+    for (let i = 0; i < w2.length; i++) w2[i] = -2 * w2[i]!;
+    const want = fresh(8, w), got = fresh(8, w);
+    addon.layerForward!(want);
+    run(own, positional(got));
+    expect(bytes(got.out)).toEqual(bytes(want.out));
+    structuredClone(w2.buffer, { transfer: [w2.buffer] });
+    const a = fresh(8);
+    a.out.fill(7);
+    const e = error(() => run(own, positional(a)));
+    expect(e.name).toBe('RangeError');
+    expect(e.message).toMatch(/^layer_forward: 'w2' was detached or resized since layerPlan read it/);
+    expect(Array.from(a.out).every((v) => v === 7)).toBe(true);
+  });
+
+  test('layerPlan checks its args object as layerForward does', () => {
+    const a = fresh();
+    expect(error(() => addon.layerPlan!({ ...a, w1: (a.w1 as Float32Array).subarray(1) })).message).toMatch(/^layer_forward: 'w1' must have \d+ elements/);
+    expect(error(() => (addon.layerPlan as (v: unknown) => unknown)(7)).name).toBe('TypeError');
+  });
+
+  test('random mutations of a valid call: an error or a result, never a crash', () => {
+    const rng = new Rng(12);
+    const junk = [undefined, null, 0, 'f32', 'bf16', {}, plan, new Float32Array(3), new Int32Array(1), new Uint16Array(T * H), new Uint8Array(32)];
+    let threw = 0;
+    for (let i = 0; i < 400; i++) {
+      const list: unknown[] = [plan, ...positional(fresh(20 + (i % 3)))];
+      for (let m = 0; m < 1 + (i % 3); m++) {
+        const k = Math.floor(rng.uniform(0, list.length));
+        const v = list[k];
+        list[k] = ArrayBuffer.isView(v) && rng.uniform(0, 1) < 0.3
+          ? (v as Float32Array).subarray(0, Math.floor(rng.uniform(0, (v as Float32Array).length)))
+          : rng.uniform(0, 1) < 0.3 ? list[Math.floor(rng.uniform(1, list.length))] : junk[Math.floor(rng.uniform(0, junk.length))];
+      }
+      try {
+        (addon.layerForwardPlanned as (...v: unknown[]) => void)(...list);
+      } catch (e) {
+        expect(['TypeError', 'RangeError']).toContain((e as Error).name);
+        expect((e as Error).message).toMatch(/^layer_forward: '/);
+        threw++;
+      }
+    }
+    expect(threw).toBeGreaterThan(300);
+  });
+});

@@ -222,11 +222,8 @@ void Args::outputsDisjoint(std::initializer_list<const char*> outputs, const cha
   }
 }
 
-namespace {
-
-// True when `array` still has the memory it had when read: asked afresh (a Napi::TypedArray keeps the length
-// it was made with), since a getter may have detached its buffer or shrunk a resizable one.
-bool unchanged(napi_env env, napi_value array, const void* data, size_t bytes) {
+// Asked afresh: a Napi::TypedArray keeps the length it was made with.
+bool sameMemory(napi_env env, napi_value array, const void* data, size_t bytes) {
   if (bytes == 0) return true;
   napi_typedarray_type type;
   size_t length = 0;
@@ -245,11 +242,9 @@ bool unchanged(napi_env env, napi_value array, const void* data, size_t bytes) {
   return now == data && length * size == bytes;
 }
 
-}  // namespace
-
 void Args::checkBuffers() const {
   for (const Buffer& b : buffers_) {
-    if (!unchanged(env_, b.array, b.data, b.bytes)) rangeError(b.field, "was detached or resized while the arguments were read");
+    if (!sameMemory(env_, b.array, b.data, b.bytes)) rangeError(b.field, "was detached or resized while the arguments were read");
   }
 }
 
@@ -369,7 +364,7 @@ KeptArgs::KeptArgs(const Args& args) : args_(Napi::Persistent(args.object())) {
 
 Napi::Value KeptArgs::changed(Napi::Env env, const char* op) const {
   for (const Kept& k : kept_) {
-    if (!unchanged(env, k.array.Value(), k.data, k.bytes)) {
+    if (!sameMemory(env, k.array.Value(), k.data, k.bytes)) {
       return Napi::Error::New(env, std::string(op) + ": '" + k.field + "' was detached or resized while the op ran; its result is lost")
           .Value();
     }

@@ -37,6 +37,9 @@ class Args {
  public:
   // info[0] must be an object: TypeError "<op>: 'args' must be an object, got ..." otherwise.
   Args(const Napi::CallbackInfo& info, const char* op);
+  // For a call of positional arguments (layer_plan.cpp): no args object; `keep` (any object or external) is
+  // what object() returns, so an async call keeps it referenced. Arrays enter through record().
+  Args(Napi::Env env, const char* op, Napi::Object keep) : op_(op), env_(env), obj_(keep) {}
 
   const char* op() const { return op_; }
   Napi::Env env() const { return env_; }
@@ -81,6 +84,10 @@ class Args {
     size_t bytes;
   };
   const std::vector<Buffer>& buffers() const { return buffers_; }
+  // An array read by the caller itself (a positional argument, a kept weight), checked like the fields'.
+  void record(const char* field, Napi::TypedArray array, const void* data, size_t bytes) {
+    buffers_.push_back({field, array, data, bytes});
+  }
 
   // Throws unless every recorded array still has the memory it had when read (runSync / runAsync call it:
   // a getter of a later field may have detached an earlier one).
@@ -102,6 +109,10 @@ class Args {
   Napi::Object obj_;
   std::vector<Buffer> buffers_;
 };
+
+// True when `array` still has the memory it had when read (data and byte length), asked afresh: a getter, or
+// JS that ran since, may have detached its buffer or shrunk a resizable one.
+bool sameMemory(napi_env env, napi_value array, const void* data, size_t bytes);
 
 // True when the typed array `array` is a view of a resizable ArrayBuffer (ES2024), which JS may shrink, taking
 // memory away, while an async call works on it. A growable SharedArrayBuffer only grows: false.

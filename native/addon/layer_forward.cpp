@@ -16,11 +16,10 @@
 //     statTotals Uint8Array (4 f64: tokens, selections, zSquareSum, entropySum).
 // Every array the call writes overlaps no other array, except that out may be exactly residual's memory.
 
-#include "../common/layer_forward.h"
-
 #include <cfloat>
 #include <string>
 
+#include "layer_forward_args.h"
 #include "route_args.h"
 #include "router_stats_args.h"
 #include "unpermute_args.h"
@@ -47,7 +46,11 @@ moe::GroupedGemmArgs gemm(Args& a, const char* w, const char* wDtype, int64_t ex
   return g;
 }
 
-moe::addon::Work prepareLayerForward(Args& a) {
+}  // namespace
+
+namespace moe::addon {
+
+LayerForwardRead readLayerForward(Args& a) {
   if (a.has("cap")) a.rangeError("cap", "capacity is not covered: run the layer op by op");
   if (a.has("extIds")) a.rangeError("extIds", "external routing is not covered: run the layer op by op");
   moe::LayerForwardArgs f{};
@@ -136,18 +139,34 @@ moe::addon::Work prepareLayerForward(Args& a) {
   st.top1Counts = a.i32("statTop1Counts", N).data;
   st.probSum = a.f32("statProbSum", N).data;
   uint8_t* totals = a.u8("statTotals", 32).data;
+  checkLayerOutputs(a);
+  return {f, totals};
+}
+
+void checkLayerOutputs(const Args& a) {
   // Every array the call writes overlaps nothing else; out may be exactly residual (an in-place add).
   a.outputsDisjoint({"logits", "scores", "ids", "weights", "counts", "rows", "slotToRow", "rowToToken", "offsets", "act", "y",
                      "sharedAct", "shared", "out", "statCounts", "statTop1Counts", "statProbSum", "statTotals"},
                     "out", "residual");
+}
 
+Work layerForwardWork(moe::LayerForwardArgs f, uint8_t* totals) {
   return [f, totals]() mutable {
     moe::RouterStatsTotals t;
     f.totals = &t;
     const moe::Status s = moe::cpu::layerForward(f);
-    if (s == moe::Status::Ok) moe::addon::storeTotals(totals, t);
+    if (s == moe::Status::Ok) storeTotals(totals, t);
     return s;
   };
+}
+
+}  // namespace moe::addon
+
+namespace {
+
+moe::addon::Work prepareLayerForward(Args& a) {
+  const moe::addon::LayerForwardRead r = moe::addon::readLayerForward(a);
+  return moe::addon::layerForwardWork(r.f, r.totals);
 }
 
 }  // namespace
