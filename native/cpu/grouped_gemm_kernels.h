@@ -33,6 +33,9 @@ struct Problem {
   // from unstaged rows of K = 2048 (8 KiB apart, one L1 set) at 103-159 GFLOP/s against 175-184 staged, so
   // there the copy stays. Set by the dispatch, read by the AVX-512 path only.
   bool directW;
+  // The AVX-512 path of a Zen 5 CPU (CpuFeatures::zen5): decode prefetches its own way (decodeTask says how
+  // and why). Set by the dispatch, read by the AVX-512 path only.
+  bool decodePfL1;
 };
 
 // Expert e, rows [r0, r1) of its segment, output columns [c0, c1). Tasks write disjoint outputs, and the

@@ -126,11 +126,22 @@ void refused(Rng& r) {
   expectRefused("no offsets", [](GroupedGemmArgs& g, Data&) { g.offsets = nullptr; });
 }
 
+// MOE_CPU_DISABLE's grammar for the vendor choices: zen5 goes with its own name and with amd.
+void featureSwitches() {
+  cpu::CpuFeatures f;
+  f.amd = f.zen5 = true;
+  CHECK(!cpu::disableFeatures(f, "zen5").zen5);
+  CHECK(cpu::disableFeatures(f, "zen5").amd);
+  CHECK(!cpu::disableFeatures(f, "amd").zen5);
+  CHECK(cpu::disableFeatures(f, "avx512bf16,x").zen5);
+}
+
 }  // namespace
 
 int main() {
   Rng r(3);
   refused(r);
+  featureSwitches();
   const Activation acts[] = {Activation::None, Activation::Relu, Activation::Gelu, Activation::GeluTanh, Activation::Silu,
                              Activation::Swiglu, Activation::Geglu, Activation::Tanh, Activation::Sigmoid};
   const DType all[] = {DType::F32, DType::BF16, DType::F16};
@@ -154,6 +165,8 @@ int main() {
   cases.push_back({{40, 48}, 6151, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
   // bf16 x bf16 likewise (the dp kernel reads W in place for an even K): 48 and 33 rows, K = 8200.
   cases.push_back({{48, 33}, 8200, 16, DType::BF16, DType::BF16, DType::BF16, Activation::Silu, GluLayout::Halves, false, false});
+  // Decode rows (1..3 per expert) with f32 W tiles over 32 KiB (K = 2053): Zen 5's L2 + row-ahead prefetch.
+  cases.push_back({{1, 2, 3}, 2053, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, false, false});
   // Tails of 3..8 rows (the AVX-512 half vector) in each panel arrangement, f32 / widened bf16 / dp W, and
   // across two K blocks (64 + 5 rows: K = 2600 f32, 5001 dp).
   const std::vector<int32_t> halves{19, 24, 37, 56, 72, 102};

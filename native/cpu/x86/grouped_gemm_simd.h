@@ -271,12 +271,16 @@ void bcastAny(DType cd, bool hf, const float* a, int64_t av, const float* const*
 // in registers. Lane partial sums, then one fixed-order horizontal sum. pf (or null): the next tile's W
 // rows, prefetched at the offset being read and one line further, so the next tile streams in one tile
 // ahead and each of its lines is asked for twice (f32) or four times (bf16 / f16): extra requests beat
-// extra distance. Measured in one process, interleaved (Qwen3 W2 decode, 8 of 128 experts, bf16 W, Zen 4
-// VM): one request per line 1.06x the time of two, a second request to each address 0.94x, the +64 B one
+// extra distance. pfMode (decodeTask picks it): PfL2, into L2; PfL1, into L1; PfL2Ahead, into L2 and the
+// rows being read also 512 B ahead into L1. The L2 form, measured in one process, interleaved (Qwen3 W2
+// decode, 8 of 128 experts, bf16 W, Zen 4 VM): one request per line 1.06x the time of two, a second request to each address 0.94x, the +64 B one
 // 0.92x (2 threads 0.99x); asking further ahead instead (+64 B or +256 B, same count) 1.06x. f32 W: 0.96x
 // on 1 thread, 1.00x on 2. The likely reason: prefetches that find the miss queue full are dropped.
+enum PfMode : int { PfL2 = 0, PfL1 = 1, PfL2Ahead = 2 };
+
 template <class T, int RT, DType WD>
-void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf) {
+void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf,
+               int pfMode) {
   using V = typename T::V;
   constexpr int NW = T::NW;
   constexpr int64_t es = WD == DType::F32 ? 4 : 2;
@@ -285,10 +289,16 @@ void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* o
     for (int i = 0; i < NW; ++i) c[r][i] = T::zero();
   int64_t k = 0;
   for (; k + T::L <= kc; k += T::L) {
-    if (pf)
+    if (pf && pfMode == PfL1)
+      for (int i = 0; i < NW; ++i) {
+        T::prefetchL1(pf[i] + k * es);
+        T::prefetchL1(pf[i] + k * es + 64);
+      }
+    else if (pf)
       for (int i = 0; i < NW; ++i) {
         T::prefetchL2(pf[i] + k * es);
         T::prefetchL2(pf[i] + k * es + 64);
+        if (pfMode == PfL2Ahead) T::prefetchL1(static_cast<const char*>(w[i]) + k * es + 512);
       }
     V x[RT];
     for (int r = 0; r < RT; ++r) x[r] = T::loadu(a[r] + k);
@@ -313,18 +323,19 @@ void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* o
 }
 
 template <class T, DType WD>
-void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf) {
-  if (rt == 3) kernelDot<T, 3, WD>(a, w, kc, out, pf);
-  else if (rt == 2) kernelDot<T, 2, WD>(a, w, kc, out, pf);
-  else kernelDot<T, 1, WD>(a, w, kc, out, pf);
+void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf,
+             int pfMode) {
+  if (rt == 3) kernelDot<T, 3, WD>(a, w, kc, out, pf, pfMode);
+  else if (rt == 2) kernelDot<T, 2, WD>(a, w, kc, out, pf, pfMode);
+  else kernelDot<T, 1, WD>(a, w, kc, out, pf, pfMode);
 }
 
 template <class T>
 void dotAny(DType wd, int rt, const float* const* a, const void* const* w, int64_t kc, float* out,
-            const char* const* pf) {
-  if (wd == DType::BF16) dotRows<T, DType::BF16>(rt, a, w, kc, out, pf);
-  else if (wd == DType::F16) dotRows<T, DType::F16>(rt, a, w, kc, out, pf);
-  else dotRows<T, DType::F32>(rt, a, w, kc, out, pf);
+            const char* const* pf, int pfMode = PfL2) {
+  if (wd == DType::BF16) dotRows<T, DType::BF16>(rt, a, w, kc, out, pf, pfMode);
+  else if (wd == DType::F16) dotRows<T, DType::F16>(rt, a, w, kc, out, pf, pfMode);
+  else dotRows<T, DType::F32>(rt, a, w, kc, out, pf, pfMode);
 }
 
 // Sums of `rt` rows (slot-major [rt][NW]) into the epilogue's lane layout.

@@ -24,6 +24,16 @@ inline const char* wRowPtr(const Problem& p, int64_t e, int64_t row, int64_t k0)
 // L2: 8-10% faster with f32 W for 4..8 rows (4 x 4096 x 4096, W from DRAM). Widening bf16 W once per
 // chunk into f32 instead of once per group was 15-25% slower (the extra pass is not overlapped).
 constexpr int64_t kDecodeKc = 512;
+// Zen 5 (Problem::decodePfL1) prefetches differently: the next tile goes into L1 when its K chunk is at most
+// kDecodePfL1Bytes (L1D is 48 KiB); a larger one goes into L2 as elsewhere, and the rows being read are also
+// prefetched 512 B ahead into L1. In one process, interleaved, a 450 MiB flush before each call, 8 of 128
+// experts per token, 2 threads, time against the L2-only prefetch: T=1 bf16 W2 (12 KiB tiles) 0.70-0.74x,
+// bf16 W1 (32 KiB) 0.87-0.92x, f32 W2 (24 KiB) 0.89-0.92x; T=32 bf16 W2 0.75x, bf16 W1 0.91-0.98x, f32 W2
+// 0.91-0.94x. The f32 W1 tile (64 KiB) is larger than L1: into L1 it took 0.90x at T=1 but 1.09x at T=32
+// (it evicts the A rows); L2 plus the 512 B row-ahead took 0.89x and 0.85x (256 B: 0.92x, 0.90x; 1 KiB:
+// 0.91x, 0.88x). The row-ahead on the small tiles was 1.07-1.20x slower. Zen 4 and Intel were not measured
+// with either: they keep L2.
+constexpr int64_t kDecodePfL1Bytes = 32 << 10;
 
 template <class T>
 void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
@@ -36,6 +46,8 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
     aRows = buf;
   }
   const int64_t kd = rows > 3 ? kDecodeKc : imax(k, 1);
+  const int pfMode = !p.decodePfL1 ? PfL2
+                     : T::NW * kd * (p.wType == DType::F32 ? 4 : 2) <= kDecodePfL1Bytes ? PfL1 : PfL2Ahead;
   const int tc = tileCols<T>(p);
   alignas(64) float sums[T::L * T::NW], part[3 * T::NW];
   Tile<T> tile = makeTile<T>(p, t.c0, t.c1);
@@ -55,7 +67,7 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
         const float* a[3];
         for (int j = 0; j < 3; ++j) a[j] = aRows + (r + imin(j, rt - 1)) * k + k0;
         float* out = k0 == 0 ? sums + r * T::NW : part;
-        dotAny<T>(p.wType, rt, a, w, kn, out, r == 0 && hasNext ? pf : nullptr);
+        dotAny<T>(p.wType, rt, a, w, kn, out, r == 0 && hasNext ? pf : nullptr, pfMode);
         if (k0 > 0)
           for (int j = 0; j < rt * T::NW; ++j) sums[r * T::NW + j] += part[j];
       }
