@@ -146,8 +146,13 @@ function expertGemms(cfg: MoELayerConfig, w: MoELayerWeights, T: number): { run:
   const p = inp.perms[0]!;
   const d = inp.d;
   const R = p.rows.shape[0]!;
-  const w1: GroupedGemmArgs = { a: p.rows as Tensor, w: w.w1 as Tensor, offsets: p.offsets.data, activation: cfg.activation, gluLayout: cfg.gluLayout };
-  const w2: GroupedGemmArgs = { a: inp.acts[0]!, w: w.w2 as Tensor, offsets: p.offsets.data };
+  // Into outputs allocated once, as the table's grouped_gemm rows and a model's loop run them: a fresh f32 W2
+  // output (4096 x 2048) is over glibc's 32 MiB mmap threshold and faults on every page, which put page
+  // faults into the f32 half only (the bf16 outputs are half the size) and inflated the dp ratio.
+  const half = (cfg.dtype ?? 'f32') !== 'f32';
+  const outArray = (n: number) => (half ? new Uint16Array(n) : new Float32Array(n));
+  const w1: GroupedGemmArgs = { a: p.rows as Tensor, w: w.w1 as Tensor, offsets: p.offsets.data, activation: cfg.activation, gluLayout: cfg.gluLayout, out: outArray(R * d.I) };
+  const w2: GroupedGemmArgs = { a: inp.acts[0]!, w: w.w2 as Tensor, offsets: p.offsets.data, out: outArray(R * d.H) };
   if (expertsUsed(p.offsets.data) === 0) throw new Error('paired: a T=512 routing with no expert');
   return {
     run: () => {
