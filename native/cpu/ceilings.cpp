@@ -15,11 +15,11 @@
 
 #if defined(__linux__)
 #include <pthread.h>
-#include <sched.h>
 #endif
 
 #include "ceilings_kernels.h"
 #include "cpu_features.h"
+#include "thread_pool.h"
 
 namespace moe::cpu {
 
@@ -71,19 +71,6 @@ struct RepTimes {
   double wall = 0;
   std::vector<double> cpu;
 };
-
-// The CPUs the calling thread may run on, in order (empty where the OS does not say).
-std::vector<int> allowedCpus() {
-  std::vector<int> cpus;
-#if defined(__linux__)
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-#endif
-  return cpus;
-}
 
 // Thread t of a run runs on the t-th allowed CPU when there is one for each: new threads of this 2-vCPU VM
 // otherwise often started queued on one vCPU (see thread_pool.cpp, keepWorkersOffCaller). Unpinned, a

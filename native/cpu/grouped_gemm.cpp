@@ -201,7 +201,7 @@ Status groupedGemmOnPath(const GroupedGemmArgs& args, SimdPath path) {
   if (path == SimdPath::Avx512) run = runTaskAvx512;
   p.dpbf16 = path == SimdPath::Avx512 && cpuFeatures().bf16DotFast && p.aType == DType::BF16 && p.wType == DType::BF16;
   p.directW = path == SimdPath::Avx512 && cpuFeatures().amd;
-  p.decodePfL1 = path == SimdPath::Avx512 && cpuFeatures().zen5;
+  p.zen5Prefetch = path == SimdPath::Avx512 && cpuFeatures().zen5;
   if (path == SimdPath::Avx2) run = runTaskAvx2;
 #endif
   try {

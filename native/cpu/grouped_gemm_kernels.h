@@ -35,7 +35,7 @@ struct Problem {
   bool directW;
   // The AVX-512 path of a Zen 5 CPU (CpuFeatures::zen5): decode prefetches its own way (decodeTask says how
   // and why). Set by the dispatch, read by the AVX-512 path only.
-  bool decodePfL1;
+  bool zen5Prefetch;
 };
 
 // Expert e, rows [r0, r1) of its segment, output columns [c0, c1). Tasks write disjoint outputs, and the

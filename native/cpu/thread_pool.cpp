@@ -21,15 +21,21 @@
 
 namespace moe::cpu {
 
-int hardwareThreads() {
+std::vector<int> allowedCpus() {
+  std::vector<int> cpus;
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
 #endif
+  return cpus;
+}
+
+int hardwareThreads() {
+  const std::vector<int> cpus = allowedCpus();
+  if (!cpus.empty()) return static_cast<int>(cpus.size());
   const unsigned n = std::thread::hardware_concurrency();  // 0 when unknown
   return n > 0 ? static_cast<int>(n) : 1;
 }
@@ -136,8 +142,8 @@ class Pool {
   // Why: on the 2-vCPU VMs this project runs on (a Firecracker guest kernel with a sched_vcpu_pack knob),
   // a woken worker was often queued on the caller's busy CPU rather than the idle one, and ran only when the
   // scheduler preempted the caller, milliseconds later: after a 450 MiB cache flush by other threads, a
-  // Qwen3 bf16 W2 decode call (8 of 128 experts, 1 row each) took 2.13 ms on 2 threads against 1.94 ms on
-  // 1; in a C++ model of the pool (48 tasks of 40 us), 4 of 10 jobs started their worker 1.4-5.3 ms late on
+  // Qwen3 bf16 W2 decode call (8 of 128 experts, 1 row each) took 1.96-2.13 ms on 2 threads against
+  // 1.74-2.14 ms on 1, and 1.21 ms with this mask; in a C++ model of the pool (48 tasks of 40 us), 4 of 10 jobs started their worker 1.4-5.3 ms late on
   // the caller's CPU, and none did with this mask. It is set again only when the caller's CPU changes (a
   // syscall per worker). MOE_CPU_AFFINITY=off leaves the workers' masks alone.
   void keepWorkersOffCaller() {

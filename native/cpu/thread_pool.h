@@ -5,12 +5,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace moe::cpu {
 
 // Threads this process may run on: the CPU affinity mask where the OS has one (a container limited with
 // --cpuset-cpus sees its own share), else std::thread::hardware_concurrency(), and at least 1.
 int hardwareThreads();
+
+// The CPUs the calling thread may run on, in order (empty where the OS does not say: not Linux).
+std::vector<int> allowedCpus();
 
 // Process-wide, like the pool: worker_threads share one pool rather than oversubscribe.
 int numThreads();

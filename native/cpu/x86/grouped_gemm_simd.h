@@ -273,14 +273,14 @@ void bcastAny(DType cd, bool hf, const float* a, int64_t av, const float* const*
 // ahead and each of its lines is asked for twice (f32) or four times (bf16 / f16): extra requests beat
 // extra distance. pfMode (decodeTask picks it): PfL2, into L2; PfL1, into L1; PfL2Ahead, into L2 and the
 // rows being read also 512 B ahead into L1. The L2 form, measured in one process, interleaved (Qwen3 W2
-// decode, 8 of 128 experts, bf16 W, Zen 4 VM): one request per line 1.06x the time of two, a second request to each address 0.94x, the +64 B one
-// 0.92x (2 threads 0.99x); asking further ahead instead (+64 B or +256 B, same count) 1.06x. f32 W: 0.96x
-// on 1 thread, 1.00x on 2. The likely reason: prefetches that find the miss queue full are dropped.
+// decode, 8 of 128 experts, bf16 W, Zen 4 VM): one request per line 1.06x the time of two, a second
+// request to each address 0.94x, the +64 B one 0.92x (2 threads 0.99x); asking further ahead instead
+// (+64 B or +256 B, same count) 1.06x. f32 W: 0.96x on 1 thread, 1.00x on 2. The likely reason: prefetches that find the miss queue full are dropped.
 enum PfMode : int { PfL2 = 0, PfL1 = 1, PfL2Ahead = 2 };
 
 template <class T, int RT, DType WD>
 void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf,
-               int pfMode) {
+               PfMode pfMode) {
   using V = typename T::V;
   constexpr int NW = T::NW;
   constexpr int64_t es = WD == DType::F32 ? 4 : 2;
@@ -324,7 +324,7 @@ void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* o
 
 template <class T, DType WD>
 void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf,
-             int pfMode) {
+             PfMode pfMode) {
   if (rt == 3) kernelDot<T, 3, WD>(a, w, kc, out, pf, pfMode);
   else if (rt == 2) kernelDot<T, 2, WD>(a, w, kc, out, pf, pfMode);
   else kernelDot<T, 1, WD>(a, w, kc, out, pf, pfMode);
@@ -332,7 +332,7 @@ void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, fl
 
 template <class T>
 void dotAny(DType wd, int rt, const float* const* a, const void* const* w, int64_t kc, float* out,
-            const char* const* pf, int pfMode = PfL2) {
+            const char* const* pf, PfMode pfMode = PfL2) {
   if (wd == DType::BF16) dotRows<T, DType::BF16>(rt, a, w, kc, out, pf, pfMode);
   else if (wd == DType::F16) dotRows<T, DType::F16>(rt, a, w, kc, out, pf, pfMode);
   else dotRows<T, DType::F32>(rt, a, w, kc, out, pf, pfMode);

@@ -24,7 +24,7 @@ inline const char* wRowPtr(const Problem& p, int64_t e, int64_t row, int64_t k0)
 // L2: 8-10% faster with f32 W for 4..8 rows (4 x 4096 x 4096, W from DRAM). Widening bf16 W once per
 // chunk into f32 instead of once per group was 15-25% slower (the extra pass is not overlapped).
 constexpr int64_t kDecodeKc = 512;
-// Zen 5 (Problem::decodePfL1) prefetches differently: the next tile goes into L1 when its K chunk is at most
+// Zen 5 (Problem::zen5Prefetch) prefetches differently: the next tile goes into L1 when its K chunk is at most
 // kDecodePfL1Bytes (L1D is 48 KiB); a larger one goes into L2 as elsewhere, and the rows being read are also
 // prefetched 512 B ahead into L1. In one process, interleaved, a 450 MiB flush before each call, 8 of 128
 // experts per token, 2 threads, time against the L2-only prefetch: T=1 bf16 W2 (12 KiB tiles) 0.70-0.74x,
@@ -46,7 +46,7 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
     aRows = buf;
   }
   const int64_t kd = rows > 3 ? kDecodeKc : imax(k, 1);
-  const int pfMode = !p.decodePfL1 ? PfL2
+  const PfMode pfMode = !p.zen5Prefetch ? PfL2
                      : T::NW * kd * (p.wType == DType::F32 ? 4 : 2) <= kDecodePfL1Bytes ? PfL1 : PfL2Ahead;
   const int tc = tileCols<T>(p);
   alignas(64) float sums[T::L * T::NW], part[3 * T::NW];
