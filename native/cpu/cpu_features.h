@@ -24,7 +24,8 @@ struct CpuFeatures {
   // FMA's rate, so Intel CPUs keep the FMA path. grouped_gemm reads this flag.
   bool bf16DotFast = false;
   // The vendor is AMD: grouped_gemm's single-panel prefill reads W in place there (Problem::directW,
-  // measured on Zen 4; an Intel host measured faster with the staged copy).
+  // measured on Zen 4; an Intel host measured faster with the staged copy), and the AVX2 path's staged
+  // prefill prefetches a tile further ahead (Problem::stageAhead, measured on Zen 3).
   bool amd = false;
   // AMD family 0x1A or later (Zen 5): the decode kernel prefetches its own way there (grouped_gemm_tasks.h,
   // decodeTask). Implies amd.

@@ -36,6 +36,9 @@ struct Problem {
   // The AVX-512 path of a Zen 5 CPU (CpuFeatures::zen5): decode prefetches its own way (decodeTask says how
   // and why). Set by the dispatch, read by the AVX-512 path only.
   bool zen5Prefetch;
+  // The AVX2 path of an AMD CPU: while a prefill task stages the next W tile it also prefetches the tile
+  // after next into L2 (grouped_gemm_tasks.h, prefillTask, says what it gained). Set by the dispatch.
+  bool stageAhead;
 };
 
 // Expert e, rows [r0, r1) of its segment, output columns [c0, c1). Tasks write disjoint outputs, and the

@@ -176,6 +176,9 @@ struct StageJob {
   const char* src[T::NW];
   S* dst;
   int64_t ldd;
+  // Problem::stageAhead: the rows of the tile after next (at the same k0), prefetched into L2 while the
+  // next tile is staged; null when there is none or the problem does not ask for it.
+  const char* ahead[T::NW];
 };
 
 template <class T, DType CD>
@@ -227,6 +230,8 @@ void kernelBcast(const float* a, int64_t av, const float* const* w, int64_t kc, 
     for (; k + 16 <= kc; k += 16) {
       if (CD != DType::F32)
         for (int i = 0; i < NW; ++i) T::prefetchL1(job->src[i] + (k + 64) * es);
+      if (job->ahead[0] && (es == 4 || k % 32 == 0))  // one request per 64 B line
+        for (int i = 0; i < NW; ++i) T::prefetchL2(job->ahead[i] + k * es);
       for (int i = 0; i < NW; ++i)
         for (int o = 0; o < 16; o += T::L)
           T::storeu(job->dst + i * job->ldd + k + o, loadW<T, CD>(job->src[i] + (k + o) * es));
