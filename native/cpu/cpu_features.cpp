@@ -65,10 +65,6 @@ CpuFeatures detect() {
   }
   const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"
   f.amd = amd;
-  // The family: the base field (bits 8-11), plus the extended one (bits 20-27) when the base is 0xF.
-  const uint32_t baseFamily = (l1.a >> 8) & 0xf;
-  const uint32_t family = baseFamily == 0xf ? baseFamily + ((l1.a >> 20) & 0xff) : baseFamily;
-  f.zen5 = amd && family >= 0x1a;
   f.bf16DotFast = f.avx512bf16 && amd;
   return f;
 }
@@ -88,7 +84,6 @@ CpuFeatures disableFeatures(CpuFeatures f, const char* disable) {
   if (has("avx512")) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512bf16 = false;
   if (has("avx512bf16")) f.avx512bf16 = false;
   if (has("amd")) f.amd = false;
-  if (has("zen5") || !f.amd) f.zen5 = false;
   f.bf16DotFast = f.bf16DotFast && f.avx512bf16 && f.amd;
   return f;
 }

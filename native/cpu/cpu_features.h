@@ -27,15 +27,11 @@ struct CpuFeatures {
   // measured on Zen 4; an Intel host measured faster with the staged copy), and the AVX2 path's staged
   // prefill prefetches a tile further ahead (Problem::stageAhead, measured on Zen 3).
   bool amd = false;
-  // AMD family 0x1A or later (Zen 5): the decode kernel prefetches its own way there (grouped_gemm_tasks.h,
-  // decodeTask). Implies amd.
-  bool zen5 = false;
 };
 
 // Detected once; safe to call from any thread. MOE_CPU_DISABLE (read once) hides features, so a machine can
 // run the code paths of an older CPU: a comma list of avx2 (hides everything), avx512 (all AVX-512),
-// avx512bf16, amd (the vendor: the AMD-only kernel choices, as on an Intel CPU), zen5 (the Zen 5-only
-// choices, as on Zen 4). Unknown names are ignored.
+// avx512bf16, amd (the vendor: the AMD-only kernel choices, as on an Intel CPU). Unknown names are ignored.
 const CpuFeatures& cpuFeatures();
 
 // Pure, for tests: `f` with the features named in `disable` removed (the MOE_CPU_DISABLE grammar).

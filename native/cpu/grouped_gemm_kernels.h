@@ -33,9 +33,6 @@ struct Problem {
   // from unstaged rows of K = 2048 (8 KiB apart, one L1 set) at 103-159 GFLOP/s against 175-184 staged, so
   // there the copy stays. Set by the dispatch, read by the AVX-512 path only.
   bool directW;
-  // The AVX-512 path of a Zen 5 CPU (CpuFeatures::zen5): decode prefetches its own way (decodeTask says how
-  // and why). Set by the dispatch, read by the AVX-512 path only.
-  bool zen5Prefetch;
   // The AVX2 path of an AMD CPU: while a prefill task stages the next W tile it also prefetches the tile
   // after next into L2 (grouped_gemm_tasks.h, prefillTask, says what it gained). Set by the dispatch.
   bool stageAhead;

@@ -126,14 +126,14 @@ void refused(Rng& r) {
   expectRefused("no offsets", [](GroupedGemmArgs& g, Data&) { g.offsets = nullptr; });
 }
 
-// MOE_CPU_DISABLE's grammar for the vendor choices: zen5 goes with its own name and with amd.
+// MOE_CPU_DISABLE's grammar for the vendor choices: amd by its name, and only by it (zen5, a switch of
+// an earlier decode, is now an unknown name).
 void featureSwitches() {
   cpu::CpuFeatures f;
-  f.amd = f.zen5 = true;
-  CHECK(!cpu::disableFeatures(f, "zen5").zen5);
-  CHECK(cpu::disableFeatures(f, "zen5").amd);
-  CHECK(!cpu::disableFeatures(f, "amd").zen5);
-  CHECK(cpu::disableFeatures(f, "avx512bf16,x").zen5);
+  f.amd = f.avx2 = true;
+  CHECK(!cpu::disableFeatures(f, "amd").amd);
+  CHECK(cpu::disableFeatures(f, "amd").avx2);
+  CHECK(cpu::disableFeatures(f, "avx512bf16,zen5,x").amd);
 }
 
 }  // namespace
@@ -165,8 +165,14 @@ int main() {
   cases.push_back({{40, 48}, 6151, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, true, false});
   // bf16 x bf16 likewise (the dp kernel reads W in place for an even K): 48 and 33 rows, K = 8200.
   cases.push_back({{48, 33}, 8200, 16, DType::BF16, DType::BF16, DType::BF16, Activation::Silu, GluLayout::Halves, false, false});
-  // Decode rows (1..3 per expert) with f32 W tiles over 32 KiB (K = 2053): Zen 5's L2 + row-ahead prefetch.
-  cases.push_back({{1, 2, 3}, 2053, 24, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, false, false});
+  // Decode rows (1..8 per expert, K whole and in chunks), K = 2053: stream tiles only (N = 2 x 48 GLU and
+  // 64 columns), stream tiles and a plain last tile (2 x 46 GLU, 69 columns; 2 x 43 interleaved).
+  const std::vector<int32_t> decode{1, 2, 3, 4, 7, 8};
+  cases.push_back({decode, 2053, 96, DType::F32, DType::F32, DType::F32, Activation::Swiglu, GluLayout::Halves, false, false});
+  cases.push_back({decode, 2053, 64, DType::F32, DType::BF16, DType::F32, Activation::Relu, GluLayout::Halves, true, false});
+  cases.push_back({decode, 2053, 92, DType::BF16, DType::BF16, DType::F32, Activation::Swiglu, GluLayout::Halves, false, true});
+  cases.push_back({decode, 2053, 69, DType::F32, DType::F16, DType::BF16, Activation::Gelu, GluLayout::Halves, true, true});
+  cases.push_back({decode, 2053, 86, DType::F32, DType::F32, DType::F32, Activation::Geglu, GluLayout::Interleaved, false, false});
   // Tails of 3..8 rows (the AVX-512 half vector) in each panel arrangement, f32 / widened bf16 / dp W, and
   // across two K blocks (64 + 5 rows: K = 2600 f32, 5001 dp).
   const std::vector<int32_t> halves{19, 24, 37, 56, 72, 102};

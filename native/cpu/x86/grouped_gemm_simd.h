@@ -40,7 +40,8 @@ using HalfV = typename HalfOf<T>::V;
 // ---------------------------------------------------------------------------------------------------------
 // Tiles. A tile is up to NW W rows (for GLU: NW/2 gate rows then their NW/2 up rows) and the output
 // columns they produce. `wr` holds the W row of each slot; slots past `nw` repeat slot 0 (wasted work at
-// the right edge only, results dropped).
+// the right edge only, results dropped). Out slot j writes output column col0 + ocol[j]: j itself, except
+// in the decode's stream tiles (makeStreamTile).
 
 template <class T>
 struct Tile {
@@ -48,6 +49,7 @@ struct Tile {
   int nw;        // W rows in use
   int outCols;   // nw, or nw / 2 for GLU
   int64_t col0;  // first output column
+  int64_t ocol[T::NW];
 };
 
 template <class T>
@@ -66,11 +68,54 @@ Tile<T> makeTile(const Problem& p, int64_t c, int64_t c1) {
     t.outCols = t.nw = static_cast<int>(imin(T::NW, c1 - c));
     for (int i = 0; i < T::NW; ++i) t.wr[i] = c + (i < t.nw ? i : 0);
   }
+  for (int j = 0; j < T::NW; ++j) t.ocol[j] = j;
   return t;
 }
 
 template <class T>
 int tileCols(const Problem& p) { return p.gluAct ? T::NW / 2 : T::NW; }
+
+// Stream tiles (decode). A decode task reads its W rows as S = 4 linear streams (GLU: 2 through the gate
+// rows, 2 through the up rows): the task's columns are cut into S (GLU: S / 2) equal ranges of `stride`
+// columns, and tile s takes P = NW / S consecutive rows from each range, columns P * s + b (b < P). The
+// dot kernel reads one row of every stream at a time (call b of streamSlots), so each stream moves
+// through memory in order, row after row. Why, and what it gained: decodeTask.
+template <class T>
+struct StreamShape {
+  static constexpr int S = T::NW < 4 ? T::NW : 4, P = T::NW / S;
+};
+
+template <class T>
+Tile<T> makeStreamTile(const Problem& p, int64_t c, int64_t stride, int64_t s) {
+  constexpr int S = StreamShape<T>::S, P = StreamShape<T>::P, Sg = S / 2;
+  Tile<T> t{};
+  t.col0 = c;
+  t.nw = T::NW;
+  if (p.gluAct) {
+    t.outCols = T::NW / 2;
+    for (int j = 0; j < T::NW / 2; ++j) {
+      t.ocol[j] = (j % Sg) * stride + P * s + j / Sg;
+      const int64_t cj = c + t.ocol[j];
+      t.wr[j] = p.glu == GluLayout::Halves ? cj : 2 * cj;
+      t.wr[T::NW / 2 + j] = p.glu == GluLayout::Halves ? p.n / 2 + cj : 2 * cj + 1;
+    }
+  } else {
+    t.outCols = T::NW;
+    for (int i = 0; i < T::NW; ++i) {
+      t.ocol[i] = (i % S) * stride + P * s + i / S;
+      t.wr[i] = c + t.ocol[i];
+    }
+  }
+  return t;
+}
+
+// The S slots dot call b (< P) of a tile reads: row b of every stream. Any tile's slots split this way.
+template <class T>
+void streamSlots(bool glu, int b, int* slot) {
+  constexpr int S = StreamShape<T>::S, Sg = S / 2;
+  for (int j = 0; j < S; ++j)
+    slot[j] = !glu ? b * S + j : j < Sg ? b * Sg + j : T::NW / 2 + b * Sg + (j - Sg);
+}
 
 // The epilogue of one tile for rows [r, r + nr), nr <= L: v[i] holds the sums of W row slot i, one row per
 // lane.
@@ -99,11 +144,11 @@ void epilogue(const Problem& p, int64_t e, const Tile<T>& t, typename T::V* v, i
   if (p.outType == DType::F32) {
     float* o = static_cast<float*>(p.out) + r * p.nOut + t.col0;
     for (int l = 0; l < nr; ++l, o += p.nOut)
-      for (int j = 0; j < t.outCols; ++j) o[j] = of[j][l];
+      for (int j = 0; j < t.outCols; ++j) o[t.ocol[j]] = of[j][l];
   } else {
     uint16_t* o = static_cast<uint16_t*>(p.out) + r * p.nOut + t.col0;
     for (int l = 0; l < nr; ++l, o += p.nOut)
-      for (int j = 0; j < t.outCols; ++j) o[j] = oh[j][l];
+      for (int j = 0; j < t.outCols; ++j) o[t.ocol[j]] = oh[j][l];
   }
 }
 
@@ -272,42 +317,24 @@ void bcastAny(DType cd, bool hf, const float* a, int64_t av, const float* const*
   bcastCd<T, RV, false>(cd, a, av, w, kc, acc, hacc, job);
 }
 
-// The dot kernel: out[r][i] = sum over k in [0, kc) of A_r[k] · W_i[k], RT rows, W of dtype WD widened
-// in registers. Lane partial sums, then one fixed-order horizontal sum. pf (or null): the next tile's W
-// rows, prefetched at the offset being read and one line further, so the next tile streams in one tile
-// ahead and each of its lines is asked for twice (f32) or four times (bf16 / f16): extra requests beat
-// extra distance. pfMode (decodeTask picks it): PfL2, into L2; PfL1, into L1; PfL2Ahead, into L2 and the
-// rows being read also 512 B ahead into L1. The L2 form, measured in one process, interleaved (Qwen3 W2
-// decode, 8 of 128 experts, bf16 W, Zen 4 VM): one request per line 1.06x the time of two, a second
-// request to each address 0.94x, the +64 B one 0.92x (2 threads 0.99x); asking further ahead instead
-// (+64 B or +256 B, same count) 1.06x. f32 W: 0.96x on 1 thread, 1.00x on 2. The likely reason: prefetches that find the miss queue full are dropped.
-enum PfMode : int { PfL2 = 0, PfL1 = 1, PfL2Ahead = 2 };
-
-template <class T, int RT, DType WD>
-void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf,
-               PfMode pfMode) {
+// The dot kernel: out[r][i] = sum over k in [0, kc) of A_r[k] · W_i[k], RT rows, NK W rows of dtype WD
+// widened in registers. Lane partial sums, then one fixed-order horizontal sum, so a sum does not depend on
+// RT or NK. pfAhead > 0: each W row is also prefetched into L1 pfAhead bytes past the element being read
+// (the decode's streams run on into the next row, so that is the data read next).
+template <class T, int RT, DType WD, int NK>
+void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* out, int64_t pfAhead) {
   using V = typename T::V;
-  constexpr int NW = T::NW;
   constexpr int64_t es = WD == DType::F32 ? 4 : 2;
-  V c[RT][NW];
+  V c[RT][NK];
   for (int r = 0; r < RT; ++r)
-    for (int i = 0; i < NW; ++i) c[r][i] = T::zero();
+    for (int i = 0; i < NK; ++i) c[r][i] = T::zero();
   int64_t k = 0;
   for (; k + T::L <= kc; k += T::L) {
-    if (pf && pfMode == PfL1)
-      for (int i = 0; i < NW; ++i) {
-        T::prefetchL1(pf[i] + k * es);
-        T::prefetchL1(pf[i] + k * es + 64);
-      }
-    else if (pf)
-      for (int i = 0; i < NW; ++i) {
-        T::prefetchL2(pf[i] + k * es);
-        T::prefetchL2(pf[i] + k * es + 64);
-        if (pfMode == PfL2Ahead) T::prefetchL1(static_cast<const char*>(w[i]) + k * es + 512);
-      }
+    if (pfAhead > 0)
+      for (int i = 0; i < NK; ++i) T::prefetchL1(static_cast<const char*>(w[i]) + k * es + pfAhead);
     V x[RT];
     for (int r = 0; r < RT; ++r) x[r] = T::loadu(a[r] + k);
-    for (int i = 0; i < NW; ++i) {
+    for (int i = 0; i < NK; ++i) {
       const V b = WD == DType::F32 ? T::loadu(static_cast<const float*>(w[i]) + k)
                   : WD == DType::BF16 ? T::loadBf16(static_cast<const uint16_t*>(w[i]) + k)
                                       : T::loadF16(static_cast<const uint16_t*>(w[i]) + k);
@@ -318,29 +345,29 @@ void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* o
     const int n = static_cast<int>(kc - k);
     V x[RT];
     for (int r = 0; r < RT; ++r) x[r] = loadAny<T>(a[r], DType::F32, k, n);
-    for (int i = 0; i < NW; ++i) {
+    for (int i = 0; i < NK; ++i) {
       const V b = loadAny<T>(w[i], WD, k, n);
       for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
     }
   }
   for (int r = 0; r < RT; ++r)
-    for (int i = 0; i < NW; ++i) out[r * NW + i] = T::reduce(c[r][i]);
+    for (int i = 0; i < NK; ++i) out[r * NK + i] = T::reduce(c[r][i]);
 }
 
-template <class T, DType WD>
-void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, const char* const* pf,
-             PfMode pfMode) {
-  if (rt == 3) kernelDot<T, 3, WD>(a, w, kc, out, pf, pfMode);
-  else if (rt == 2) kernelDot<T, 2, WD>(a, w, kc, out, pf, pfMode);
-  else kernelDot<T, 1, WD>(a, w, kc, out, pf, pfMode);
+template <class T, DType WD, int NK>
+void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, int64_t pfAhead) {
+  if (rt == 3) kernelDot<T, 3, WD, NK>(a, w, kc, out, pfAhead);
+  else if (rt == 2) kernelDot<T, 2, WD, NK>(a, w, kc, out, pfAhead);
+  else kernelDot<T, 1, WD, NK>(a, w, kc, out, pfAhead);
 }
 
-template <class T>
+// out[r * NK + i] for rt <= 3 rows and NK W rows.
+template <class T, int NK = T::NW>
 void dotAny(DType wd, int rt, const float* const* a, const void* const* w, int64_t kc, float* out,
-            const char* const* pf, PfMode pfMode = PfL2) {
-  if (wd == DType::BF16) dotRows<T, DType::BF16>(rt, a, w, kc, out, pf, pfMode);
-  else if (wd == DType::F16) dotRows<T, DType::F16>(rt, a, w, kc, out, pf, pfMode);
-  else dotRows<T, DType::F32>(rt, a, w, kc, out, pf, pfMode);
+            int64_t pfAhead = 0) {
+  if (wd == DType::BF16) dotRows<T, DType::BF16, NK>(rt, a, w, kc, out, pfAhead);
+  else if (wd == DType::F16) dotRows<T, DType::F16, NK>(rt, a, w, kc, out, pfAhead);
+  else dotRows<T, DType::F32, NK>(rt, a, w, kc, out, pfAhead);
 }
 
 // Sums of `rt` rows (slot-major [rt][NW]) into the epilogue's lane layout.

@@ -20,20 +20,56 @@ inline const char* wRowPtr(const Problem& p, int64_t e, int64_t row, int64_t k0)
 
 // Decode: at most T::TailDot rows. Each W tile is read once from memory for all rows of the task, widened
 // in registers; no packing at all. Rows go in groups of up to 3; with more than one group, K is cut into
-// chunks of kDecodeKc so that the later groups re-read the W tile chunk (8 x 512 x 4 bytes) from L1, not
-// L2: 8-10% faster with f32 W for 4..8 rows (4 x 4096 x 4096, W from DRAM). Widening bf16 W once per
-// chunk into f32 instead of once per group was 15-25% slower (the extra pass is not overlapped).
+// chunks of kDecodeKc so that the later groups re-read the W chunk from L1, not L2: 8-10% faster with f32
+// W for 4..8 rows (4 x 4096 x 4096, W from DRAM, an earlier tile layout). Widening bf16 W once per chunk
+// into f32 instead of once per group was 15-25% slower (the extra pass is not overlapped).
 constexpr int64_t kDecodeKc = 512;
-// Zen 5 (Problem::zen5Prefetch) prefetches differently: the next tile goes into L1 when its K chunk is at most
-// kDecodePfL1Bytes (L1D is 48 KiB); a larger one goes into L2 as elsewhere, and the rows being read are also
-// prefetched 512 B ahead into L1. In one process, interleaved, a 450 MiB flush before each call, 8 of 128
-// experts per token, 2 threads, time against the L2-only prefetch: T=1 bf16 W2 (12 KiB tiles) 0.70-0.74x,
-// bf16 W1 (32 KiB) 0.87-0.92x, f32 W2 (24 KiB) 0.89-0.92x; T=32 bf16 W2 0.75x, bf16 W1 0.91-0.98x, f32 W2
-// 0.91-0.94x. The f32 W1 tile (64 KiB) is larger than L1: into L1 it took 0.90x at T=1 but 1.09x at T=32
-// (it evicts the A rows); L2 plus the 512 B row-ahead took 0.89x and 0.85x (256 B: 0.92x, 0.90x; 1 KiB:
-// 0.91x, 0.88x). The row-ahead on the small tiles was 1.07-1.20x slower. Zen 4 and Intel were not measured
-// with either: they keep L2.
-constexpr int64_t kDecodePfL1Bytes = 32 << 10;
+//
+// The task's W rows are read as 4 linear streams (stream tiles, makeStreamTile), each row prefetched
+// kDecodePfAhead bytes ahead into L1; a last tile of fewer columns than a whole stream tile takes the
+// plain layout. Before, a tile was NW consecutive rows read side by side (8 streams, each only one row
+// long) with the next tile prefetched. A read-only probe over the same experts' W with 1, 2, 4, 8 and 16
+// streams per thread measured 58, 66, 68, 64 and 57 GB/s (Zen 5 VM, 2 threads). In one process,
+// interleaved, a 450 MiB read before each call, 8 of 128 experts per token, Qwen3 shapes, 2 threads, time
+// against the old layout (Zen 5 VM): T=1 f32 W1 0.71x, bf16 W1 0.72x, f32 W2 0.76x, bf16 W2 0.76x (the
+// probe itself 0.60-0.68x); T=32 f32 W1 0.82x, bf16 W2 0.84x. The AVX2 path on the same machine: T=1 f32
+// W1 0.61x, bf16 W2 0.59x, T=32 f32 W1 0.75x. The streams without the prefetch: 0.77-0.80x at T=1;
+// prefetch distances (L1, f32 W1 / bf16 W2): 512 B 1.02x / 0.98x the time without, 2 KiB 0.96x / 0.87x,
+// 4 KiB 1.00x / 0.94x; into L2 instead: 1.00-1.10x / 0.85-0.99x. Intel and older AMD CPUs were not
+// measured with either layout since.
+constexpr int64_t kDecodePfAhead = 2048;
+
+template <class T>
+void decodeTile(const Problem& p, const Task& t, const Tile<T>& tile, const float* aRows) {
+  constexpr int S = StreamShape<T>::S, P = StreamShape<T>::P;
+  const int64_t rows = t.r1 - t.r0, k = p.k;
+  const int64_t kd = rows > 3 ? kDecodeKc : imax(k, 1);
+  alignas(64) float sums[T::L * T::NW], part[3 * S];
+  for (int b = 0; b < P; ++b) {
+    int slot[S];
+    streamSlots<T>(p.gluAct, b, slot);
+    for (int64_t k0 = 0;; k0 += kd) {  // at least once: k = 0 still gives act(bias + addend)
+      const int64_t kn = imin(kd, k - k0);
+      const void* w[S];
+      for (int i = 0; i < S; ++i) w[i] = wRowPtr(p, t.e, tile.wr[slot[i]], k0);
+      for (int64_t r = 0; r < rows; r += 3) {
+        const int rt = static_cast<int>(imin(3, rows - r));
+        const float* a[3];
+        for (int j = 0; j < 3; ++j) a[j] = aRows + (r + imin(j, rt - 1)) * k + k0;
+        dotAny<T, S>(p.wType, rt, a, w, kn, part, kDecodePfAhead);
+        for (int q = 0; q < rt; ++q)
+          for (int i = 0; i < S; ++i) {
+            float& sum = sums[(r + q) * T::NW + slot[i]];
+            sum = k0 == 0 ? part[q * S + i] : sum + part[q * S + i];
+          }
+      }
+      if (k0 + kd >= k) break;
+    }
+  }
+  typename T::V v[T::NW];
+  lanesFromSums<T>(sums, static_cast<int>(rows), v);
+  epilogue<T>(p, t.e, tile, v, t.r0, static_cast<int>(rows));
+}
 
 template <class T>
 void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
@@ -45,39 +81,13 @@ void decodeTask(const Problem& p, const Task& t, ScratchFn scratch) {
     convertRows<T>(p.a, p.aType, t.r0, rows, k, buf);
     aRows = buf;
   }
-  const int64_t kd = rows > 3 ? kDecodeKc : imax(k, 1);
-  const PfMode pfMode = !p.zen5Prefetch ? PfL2
-                     : T::NW * kd * (p.wType == DType::F32 ? 4 : 2) <= kDecodePfL1Bytes ? PfL1 : PfL2Ahead;
+  // A stream tile has tc output columns, P from each of `streams` ranges.
   const int tc = tileCols<T>(p);
-  alignas(64) float sums[T::L * T::NW], part[3 * T::NW];
-  Tile<T> tile = makeTile<T>(p, t.c0, t.c1);
-  for (int64_t c = t.c0; c < t.c1; c += tc) {
-    const bool hasNext = c + tc < t.c1;
-    const Tile<T> next = hasNext ? makeTile<T>(p, c + tc, t.c1) : tile;
-    for (int64_t k0 = 0;; k0 += kd) {  // at least once: k = 0 still gives act(bias + addend)
-      const int64_t kn = imin(kd, k - k0);
-      const void* w[T::NW];
-      const char* pf[T::NW];
-      for (int i = 0; i < T::NW; ++i) {
-        w[i] = wRowPtr(p, t.e, tile.wr[i], k0);
-        pf[i] = wRowPtr(p, t.e, next.wr[i], k0);
-      }
-      for (int64_t r = 0; r < rows; r += 3) {
-        const int rt = static_cast<int>(imin(3, rows - r));
-        const float* a[3];
-        for (int j = 0; j < 3; ++j) a[j] = aRows + (r + imin(j, rt - 1)) * k + k0;
-        float* out = k0 == 0 ? sums + r * T::NW : part;
-        dotAny<T>(p.wType, rt, a, w, kn, out, r == 0 && hasNext ? pf : nullptr, pfMode);
-        if (k0 > 0)
-          for (int j = 0; j < rt * T::NW; ++j) sums[r * T::NW + j] += part[j];
-      }
-      if (k0 + kd >= k) break;
-    }
-    typename T::V v[T::NW];
-    lanesFromSums<T>(sums, static_cast<int>(rows), v);
-    epilogue<T>(p, t.e, tile, v, t.r0, static_cast<int>(rows));
-    tile = next;
-  }
+  const int64_t streams = p.gluAct ? StreamShape<T>::S / 2 : StreamShape<T>::S;
+  const int64_t whole = (t.c1 - t.c0) / tc * tc, stride = whole / streams;
+  for (int64_t s = 0; s < stride / StreamShape<T>::P; ++s)
+    decodeTile<T>(p, t, makeStreamTile<T>(p, t.c0, stride, s), aRows);
+  for (int64_t c = t.c0 + whole; c < t.c1; c += tc) decodeTile<T>(p, t, makeTile<T>(p, c, t.c1), aRows);
 }
 
 // Prefill: more than T::TailDot rows. Full vectors of L rows go through the bcast kernel in panels of up
@@ -254,7 +264,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
             const int rt = static_cast<int>(imin(3, tail - r));
             const float* a[3];
             for (int j = 0; j < 3; ++j) a[j] = aT + (r + imin(j, rt - 1)) * k + k0;
-            dotAny<T>(Dp ? DType::BF16 : DType::F32, rt, a, wv, kn, sums + r * NW, nullptr);
+            dotAny<T>(Dp ? DType::BF16 : DType::F32, rt, a, wv, kn, sums + r * NW);
           }
           float* ts = tp + nv * NW * L;
           for (int j = 0; j < tail * NW; ++j) {
