@@ -15,6 +15,7 @@ namespace {
 struct Avx2 {
   static constexpr int L = 8, NW = 4, TailDot = 4;
   static constexpr bool Dp = false;  // no vdpbf16ps
+  static constexpr bool HasRealign = false;  // kernelDotRealigned is AVX-512 only
   static constexpr bool HasHalf = false;  // tails go to the dot kernel or a padded vector
   using V = __m256;
   using M = __m256;

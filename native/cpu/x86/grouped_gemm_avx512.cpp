@@ -50,6 +50,14 @@ struct Avx512 {
   static H dpH(H acc, HI a, HI b) { return _mm256_dpbf16_ps(acc, reinterpret_cast<__m256bh>(a), reinterpret_cast<__m256bh>(b)); }
   static V widenH(H h) { return _mm512_zextps256_ps512(h); }
 
+  // Realigned f32 loads (the decode's kernelDotRealigned): lanes m.. of lo, then lanes ..m-1 of hi.
+  static constexpr bool HasRealign = true;
+  static VI realignIdx(int m) {
+    return _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(m));
+  }
+  static V realign(V lo, VI idx, V hi) { return _mm512_permutex2var_ps(lo, idx, hi); }
+  static V loadMasked(M m, const float* p) { return _mm512_maskz_load_ps(m, p); }
+
   static VI loadi(const float* p) { return _mm512_load_si512(p); }
   static VI bcast32(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
   static V dp(V acc, VI a, VI b) { return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b)); }

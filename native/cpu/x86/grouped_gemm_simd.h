@@ -354,8 +354,72 @@ void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* o
     for (int i = 0; i < NK; ++i) out[r * NK + i] = T::reduce(c[r][i]);
 }
 
+// kernelDot for f32 W rows that do not start on a 64-byte line (T::HasRealign traits, kc >= 2 L): every
+// vector is built from two aligned loads (lanes m.. of one line, ..m-1 of the next), so no load splits a
+// line; the vectors, and so the sums, are exactly kernelDot's. The first and the last line are loaded
+// masked: their other lanes may lie outside the buffer. Why: decodeTask.
+template <class T, int RT, int NK>
+void kernelDotRealigned(const float* const* a, const void* const* w, int64_t kc, float* out, int64_t pfAhead) {
+  using V = typename T::V;
+  using VI = typename T::VI;
+  constexpr int L = T::L;
+  const float* base[NK];
+  VI idx[NK];
+  V prev[NK];
+  int mis[NK];
+  for (int i = 0; i < NK; ++i) {
+    const auto addr = reinterpret_cast<uintptr_t>(w[i]);
+    mis[i] = static_cast<int>(addr % 64 / 4);
+    base[i] = reinterpret_cast<const float*>(addr - addr % 64);
+    idx[i] = T::realignIdx(mis[i]);
+    prev[i] = T::loadMasked(static_cast<typename T::M>(0xffffu << mis[i]), base[i]);
+  }
+  V c[RT][NK];
+  for (int r = 0; r < RT; ++r)
+    for (int i = 0; i < NK; ++i) c[r][i] = T::zero();
+  auto step = [&](int64_t k, bool last) __attribute__((always_inline)) {
+    if (pfAhead > 0)
+      for (int i = 0; i < NK; ++i) T::prefetchL1(reinterpret_cast<const char*>(w[i]) + k * 4 + pfAhead);
+    V x[RT];
+    for (int r = 0; r < RT; ++r) x[r] = T::loadu(a[r] + k);
+    for (int i = 0; i < NK; ++i) {
+      // The next line holds elements k + L - mis .. k + 2L - 1 - mis; past kc only on the last step.
+      const V cur = !last ? T::load(base[i] + k + L)
+                          : T::loadMasked(static_cast<typename T::M>((1u << imin(L, imax(0, kc - (k + L - mis[i])))) - 1),
+                                          base[i] + k + L);
+      const V b = T::realign(prev[i], idx[i], cur);
+      prev[i] = cur;
+      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
+    }
+  };
+  int64_t k = 0;
+  for (; k + 2 * L <= kc; k += L) step(k, false);
+  step(k, true);  // kc >= 2 L: at least one whole vector is left
+  k += L;
+  if (k < kc) {
+    const int n = static_cast<int>(kc - k);
+    V x[RT];
+    for (int r = 0; r < RT; ++r) x[r] = loadAny<T>(a[r], DType::F32, k, n);
+    for (int i = 0; i < NK; ++i) {
+      const V b = loadAny<T>(w[i], DType::F32, k, n);
+      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
+    }
+  }
+  for (int r = 0; r < RT; ++r)
+    for (int i = 0; i < NK; ++i) out[r * NK + i] = T::reduce(c[r][i]);
+}
+
 template <class T, DType WD, int NK>
 void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, float* out, int64_t pfAhead) {
+  if constexpr (WD == DType::F32 && T::HasRealign && NK <= 4) {  // NK 8: 16 more registers, spills
+    bool split = false;
+    for (int i = 0; i < NK; ++i) split |= reinterpret_cast<uintptr_t>(w[i]) % 64 != 0;
+    if (split && kc >= 2 * T::L && reinterpret_cast<uintptr_t>(w[0]) % 4 == 0) {
+      if (rt == 3) return kernelDotRealigned<T, 3, NK>(a, w, kc, out, pfAhead);
+      if (rt == 2) return kernelDotRealigned<T, 2, NK>(a, w, kc, out, pfAhead);
+      return kernelDotRealigned<T, 1, NK>(a, w, kc, out, pfAhead);
+    }
+  }
   if (rt == 3) kernelDot<T, 3, WD, NK>(a, w, kc, out, pfAhead);
   else if (rt == 2) kernelDot<T, 2, WD, NK>(a, w, kc, out, pfAhead);
   else kernelDot<T, 1, WD, NK>(a, w, kc, out, pfAhead);

@@ -37,6 +37,11 @@ constexpr int64_t kDecodeKc = 512;
 // prefetch distances (L1, f32 W1 / bf16 W2): 512 B 1.02x / 0.98x the time without, 2 KiB 0.96x / 0.87x,
 // 4 KiB 1.00x / 0.94x; into L2 instead: 1.00-1.10x / 0.85-0.99x. Intel and older AMD CPUs were not
 // measured with either layout since.
+// f32 W that does not start on a 64-byte line (a large Float32Array from Node starts 16 bytes past one)
+// splits every other load across two lines, and the streams, 4 KiB apart in every row, then cost more than
+// they gain: T=32 W2 (K = 768) took 1.22x the old layout's time, W1 0.99x. The AVX-512 path builds those
+// vectors from aligned loads (kernelDotRealigned): 0.92x, 0.86x, and T=1 W1 0.88x (all with W 16 bytes
+// off, same harness). The AVX2 path does not (its 32-byte loads split half as often; not measured).
 constexpr int64_t kDecodePfAhead = 2048;
 
 template <class T>
