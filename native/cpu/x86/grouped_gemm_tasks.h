@@ -31,8 +31,8 @@ constexpr int64_t kDecodeKc = 512;
 // long) with the next tile prefetched. A read-only probe over the same experts' W with 1, 2, 4, 8 and 16
 // streams per thread measured 58, 66, 68, 64 and 57 GB/s (Zen 5 VM, 2 threads). In one process,
 // interleaved, a 450 MiB read before each call, 8 of 128 experts per token, Qwen3 shapes, 2 threads, time
-// against the old layout (Zen 5 VM): T=1 f32 W1 0.71x, bf16 W1 0.72x, f32 W2 0.76x, bf16 W2 0.76x (the
-// probe itself 0.60-0.68x); T=32 f32 W1 0.82x, bf16 W2 0.84x. The AVX2 path on the same machine: T=1 f32
+// against the old layout (Zen 5 VM): T=1 f32 W1 0.73x, bf16 W1 0.75x, f32 W2 0.78x, bf16 W2 0.74x (the
+// probe itself 0.63-0.68x); T=32 f32 W1 0.81x, bf16 W2 0.75x. The AVX2 path on the same machine: T=1 f32
 // W1 0.61x, bf16 W2 0.59x, T=32 f32 W1 0.75x. The streams without the prefetch: 0.77-0.80x at T=1;
 // prefetch distances (L1, f32 W1 / bf16 W2): 512 B 1.02x / 0.98x the time without, 2 KiB 0.96x / 0.87x,
 // 4 KiB 1.00x / 0.94x; into L2 instead: 1.00-1.10x / 0.85-0.99x. Intel and older AMD CPUs were not
