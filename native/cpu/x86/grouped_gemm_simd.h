@@ -317,6 +317,24 @@ void bcastAny(DType cd, bool hf, const float* a, int64_t av, const float* const*
   bcastCd<T, RV, false>(cd, a, av, w, kc, acc, hacc, job);
 }
 
+// The dot kernels' end: the last kc - k (< L) elements, then the fixed-order horizontal sums into out.
+template <class T, int RT, DType WD, int NK>
+inline void dotFinish(const float* const* a, const void* const* w, int64_t k, int64_t kc, typename T::V (&c)[RT][NK],
+                      float* out) {
+  using V = typename T::V;
+  if (k < kc) {
+    const int n = static_cast<int>(kc - k);
+    V x[RT];
+    for (int r = 0; r < RT; ++r) x[r] = loadAny<T>(a[r], DType::F32, k, n);
+    for (int i = 0; i < NK; ++i) {
+      const V b = loadAny<T>(w[i], WD, k, n);
+      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
+    }
+  }
+  for (int r = 0; r < RT; ++r)
+    for (int i = 0; i < NK; ++i) out[r * NK + i] = T::reduce(c[r][i]);
+}
+
 // The dot kernel: out[r][i] = sum over k in [0, kc) of A_r[k] · W_i[k], RT rows, NK W rows of dtype WD
 // widened in registers. Lane partial sums, then one fixed-order horizontal sum, so a sum does not depend on
 // RT or NK. pfAhead > 0: each W row is also prefetched into L1 pfAhead bytes past the element being read
@@ -341,17 +359,7 @@ void kernelDot(const float* const* a, const void* const* w, int64_t kc, float* o
       for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
     }
   }
-  if (k < kc) {
-    const int n = static_cast<int>(kc - k);
-    V x[RT];
-    for (int r = 0; r < RT; ++r) x[r] = loadAny<T>(a[r], DType::F32, k, n);
-    for (int i = 0; i < NK; ++i) {
-      const V b = loadAny<T>(w[i], WD, k, n);
-      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
-    }
-  }
-  for (int r = 0; r < RT; ++r)
-    for (int i = 0; i < NK; ++i) out[r * NK + i] = T::reduce(c[r][i]);
+  dotFinish<T, RT, WD, NK>(a, w, k, kc, c, out);
 }
 
 // kernelDot for f32 W rows that do not start on a 64-byte line (T::HasRealign traits, kc >= 2 L): every
@@ -396,17 +404,7 @@ void kernelDotRealigned(const float* const* a, const void* const* w, int64_t kc,
   for (; k + 2 * L <= kc; k += L) step(k, false);
   step(k, true);  // kc >= 2 L: at least one whole vector is left
   k += L;
-  if (k < kc) {
-    const int n = static_cast<int>(kc - k);
-    V x[RT];
-    for (int r = 0; r < RT; ++r) x[r] = loadAny<T>(a[r], DType::F32, k, n);
-    for (int i = 0; i < NK; ++i) {
-      const V b = loadAny<T>(w[i], DType::F32, k, n);
-      for (int r = 0; r < RT; ++r) c[r][i] = T::fmadd(x[r], b, c[r][i]);
-    }
-  }
-  for (int r = 0; r < RT; ++r)
-    for (int i = 0; i < NK; ++i) out[r * NK + i] = T::reduce(c[r][i]);
+  dotFinish<T, RT, DType::F32, NK>(a, w, k, kc, c, out);
 }
 
 template <class T, DType WD, int NK>
