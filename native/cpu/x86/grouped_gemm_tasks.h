@@ -51,7 +51,7 @@ void decodeTile(const Problem& p, const Task& t, const Tile<T>& tile, const floa
   constexpr int S = StreamShape<T>::S, P = StreamShape<T>::P;
   const int64_t rows = t.r1 - t.r0, k = p.k;
   const int64_t kd = rows > 3 ? kDecodeKc : imax(k, 1);
-  alignas(64) float sums[T::L * T::NW], part[3 * S];
+  alignas(64) float sums[T::L * T::NW + T::L] = {}, part[3 * S];  // + L: epilogueSums reads a vector per row
   for (int b = 0; b < P; ++b) {
     int slot[S];
     streamSlots<T>(p.gluAct, b, slot);
@@ -73,9 +73,7 @@ void decodeTile(const Problem& p, const Task& t, const Tile<T>& tile, const floa
       if (k0 + kd >= k) break;
     }
   }
-  typename T::V v[T::NW];
-  lanesFromSums<T>(sums, static_cast<int>(rows), v);
-  epilogue<T>(p, t.e, tile, v, t.r0, static_cast<int>(rows));
+  epilogueSums<T>(p, t.e, tile, sums, t.r0, static_cast<int>(rows));
 }
 
 template <class T>
@@ -264,7 +262,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
             }
         }
         if (dotTail) {
-          alignas(64) float sums[L * NW];
+          alignas(64) float sums[L * NW + L] = {};  // + L: epilogueSums reads a vector per row
           const void* wv[NW];
           for (int i = 0; i < NW; ++i) wv[i] = w[i];
           for (int64_t r = 0; r < tail; r += 3) {
@@ -278,11 +276,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
             if (!first) sums[j] = ts[j] + sums[j];
             if (!last) ts[j] = sums[j];
           }
-          if (last) {
-            V col[NW];
-            lanesFromSums<T>(sums, static_cast<int>(tail), col);
-            epilogue<T>(p, t.e, cur, col, tailRow, static_cast<int>(tail));
-          }
+          if (last) epilogueSums<T>(p, t.e, cur, sums, tailRow, static_cast<int>(tail));
         }
         cur = nxt;
         nxt = after;
