@@ -63,7 +63,7 @@ void decodeTile(const Problem& p, const Task& t, const Tile<T>& tile, const floa
         const int rt = static_cast<int>(imin(3, rows - r));
         const float* a[3];
         for (int j = 0; j < 3; ++j) a[j] = aRows + (r + imin(j, rt - 1)) * k + k0;
-        dotAny<T, S>(p.wType, rt, a, w, kn, part, kDecodePfAhead);
+        dotAny<T, S>(p.wType, rt, a, w, kn, part, kDecodePfAhead, r == 0);
         for (int q = 0; q < rt; ++q)
           for (int i = 0; i < S; ++i) {
             float& sum = sums[(r + q) * T::NW + slot[i]];
