@@ -10,6 +10,8 @@
 #include <new>
 #include <utility>
 
+#include "../cpu/thread_pool.h"
+
 namespace moe::addon {
 
 namespace {
@@ -414,6 +416,7 @@ Napi::Value runAsync(Args& args, Work work) {
 
 Napi::Value opSync(const Napi::CallbackInfo& info) {
   const auto* def = static_cast<const OpDef*>(info.Data());
+  moe::cpu::prewake();  // the pool's workers wake while the arguments are read
   return guardCall(info.Env(), def->op, [&] {
     Args args(info, def->op);
     Work work = def->prepare(args);
@@ -423,6 +426,7 @@ Napi::Value opSync(const Napi::CallbackInfo& info) {
 
 Napi::Value opAsync(const Napi::CallbackInfo& info) {
   const auto* def = static_cast<const OpDef*>(info.Data());
+  moe::cpu::prewake();
   return guardCall(info.Env(), def->op, [&] {
     Args args(info, def->op);
     Work work = def->prepare(args);

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/thread_pool.h"
 #include "layer_forward_args.h"
 
 namespace {
@@ -239,6 +240,7 @@ moe::addon::Work preparePlanned(Args& a, const Napi::CallbackInfo& info, const L
 
 template <bool Async>
 Napi::Value layerForwardPlanned(const Napi::CallbackInfo& info) {
+  moe::cpu::prewake();  // the pool's workers wake while the arguments are read
   return moe::addon::guardCall(info.Env(), "layer_forward", [&]() -> Napi::Value {
     Args a(info.Env(), "layer_forward", info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object());
     const LayerPlan& p = planOf(a, info[0]);

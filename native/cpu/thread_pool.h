@@ -30,6 +30,11 @@ constexpr int kMaxThreads = 1024;
 // tasks serially on the calling thread: no deadlock, no oversubscription.
 void parallelFor(int64_t tasks, const std::function<void(int64_t task)>& fn);
 
+// Wakes the workers that sleep between jobs, so that they spin (spinNanos in thread_pool.cpp) waiting for
+// the next one: a caller about to run parallel work calls it first (the op bindings, on entry), and the
+// wake-up overlaps the caller's own work (reading its arguments). No effect when no worker sleeps.
+void prewake();
+
 // Split [0, n) into at most `maxTasks` contiguous ranges of at least `grain` items and run
 // fn(begin, end) for each range through parallelFor. The split depends only on n, grain and maxTasks.
 void parallelRanges(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn,

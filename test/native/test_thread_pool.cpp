@@ -1,10 +1,12 @@
 // The thread pool (native/cpu/thread_pool.cpp) under ASan / UBSan: every task of every job runs exactly once,
 // with three threads submitting jobs at once (one owns the pool, the others run serially), nested
-// parallelFor inside tasks, task counts from 0 to 36, the thread count changed while jobs run, and the spin
-// budget at its default, at 0 (sleep at once) and at 3 us (racing the sleep path). The spin budget is read
+// parallelFor inside tasks, task counts from 0 to 36, the thread count changed while jobs run, prewake()
+// before some jobs and between them, and the spin budget at its default, at 0 (sleep at once) and at 3 us
+// (racing the sleep path). The spin budget is read
 // once per process, so ctest runs this executable once per MOE_SPIN_US value.
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -17,6 +19,7 @@ int main() {
   auto submitter = [&](int seed) {
     for (int it = 0; it < 2000; ++it) {
       const int64_t tasks = (it * 7 + seed) % 37;
+      if (it % 3 == seed % 3) cpu::prewake();  // wakes sleeping workers to spin, racing the jobs
       std::vector<std::atomic<int>> hits(static_cast<size_t>(tasks));
       for (auto& h : hits) h.store(0);
       cpu::parallelFor(tasks, [&](int64_t t) {
@@ -33,6 +36,19 @@ int main() {
   a.join();
   b.join();
   CHECK_EQ(wrong.load(), 0L);
+
+  // A prewake with the workers asleep (past any spin budget here), then a job after their spin ran out and
+  // one while they spin.
+  cpu::setNumThreads(2);
+  for (int delayUs : {0, 5000}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    cpu::prewake();
+    std::this_thread::sleep_for(std::chrono::microseconds(delayUs));
+    std::vector<std::atomic<int>> hits(16);
+    for (auto& h : hits) h.store(0);
+    cpu::parallelFor(16, [&](int64_t t) { hits[static_cast<size_t>(t)].fetch_add(1); });
+    for (auto& h : hits) CHECK_EQ(h.load(), 1);
+  }
 
   // parallelRanges covers [0, n) exactly once for odd sizes.
   cpu::setNumThreads(2);
