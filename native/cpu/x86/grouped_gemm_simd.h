@@ -466,17 +466,20 @@ void dotRows(int rt, const float* const* a, const void* const* w, int64_t kc, fl
     bool split = false;
     for (int i = 0; i < NK && cold; ++i) split |= reinterpret_cast<uintptr_t>(w[i]) % 64 != 0;
     if (split && kc >= 2 * T::L && reinterpret_cast<uintptr_t>(w[0]) % 4 == 0) {
+      if constexpr (T::L >= 16) if (rt == 4) return kernelDotRealigned<T, 4, NK>(a, w, kc, out, pfAhead);
       if (rt == 3) return kernelDotRealigned<T, 3, NK>(a, w, kc, out, pfAhead);
       if (rt == 2) return kernelDotRealigned<T, 2, NK>(a, w, kc, out, pfAhead);
       return kernelDotRealigned<T, 1, NK>(a, w, kc, out, pfAhead);
     }
   }
+  if constexpr (T::L >= 16 && NK <= 4) if (rt == 4) return kernelDot<T, 4, WD, NK>(a, w, kc, out, pfAhead);
   if (rt == 3) kernelDot<T, 3, WD, NK>(a, w, kc, out, pfAhead);
   else if (rt == 2) kernelDot<T, 2, WD, NK>(a, w, kc, out, pfAhead);
   else kernelDot<T, 1, WD, NK>(a, w, kc, out, pfAhead);
 }
 
-// out[r * NK + i] for rt <= 3 rows and NK W rows (cold: see dotRows).
+// out[r * NK + i] for rt <= 3 rows and NK W rows, or 4 rows with 16-lane traits and NK <= 4 (cold: see
+// dotRows).
 template <class T, int NK = T::NW>
 void dotAny(DType wd, int rt, const float* const* a, const void* const* w, int64_t kc, float* out,
             int64_t pfAhead = 0, bool cold = true) {
