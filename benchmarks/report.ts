@@ -94,7 +94,7 @@ const HOW = [
   '%bw over 100: the op\'s tensors stayed in the caches (the memory-bound ops run without a flush: in a model their inputs come hot from the op before).',
   'GFLOP/s: 2 FLOP per multiply-add. GB/s: for the layer and the GEMMs, the routed experts\' weights streamed (each used expert once); for the other ops, the tensors read and written.',
   '%peak, %bw: of the f32 FMA peak and the read bandwidth measured in this run with the same thread count (cpu and onnxruntime rows). x floor: time / max(bytes / bandwidth, FLOP / peak).',
-  'cpu%: this process\'s CPU time over wall time x threads during the samples (median): well below 100 means the threads did not all run throughout, because of other load on the machine or work that does not split.',
+  'cpu%: this process\'s CPU time over wall time x threads during the samples (median): well below 100 means the threads did not all run throughout, because of other load on the machine or work that does not split. Samples of a few ms under-read it: Linux adds a running thread\'s CPU time at its scheduler ticks, so another thread\'s share of a short sample is counted whole or not at all (a 1.2 ms T=1 grouped_gemm row read 51% on 2 threads with the pool\'s workers made to spin throughout, MOE_SPIN_US=1000000; Zen 5 VM).',
   'x ref: the reference\'s time / this time, only where the reference was timed (never extrapolated). x ort: onnxruntime\'s time / ours, same threads. check: norm-wise relative error against the reference (exact: bitwise / exact ids).',
 ];
 
