@@ -105,9 +105,9 @@ class Pool {
   // Wakes sleeping workers to spin for the next job (see thread_pool.h): a woken worker takes ~0.1 ms to
   // run in these VMs, which the first job of an op call otherwise waits for. With a 450 MiB read before each
   // call (longer than the spin), 2 threads, Zen 5 VM: a tiny grouped_gemm (2 experts x 64 rows x 768) took
-  // 190-242 against 247-286 us (medians of 40, 3 processes each, alternated); in a Qwen3 bf16 T=1 forward (140 interleaved pairs, medians) its first parallel job,
-  // the router GEMM, took 50 against 104 us, the forward 1801 against 1823 us (the caller pays the wake's
-  // syscall). MOE_PREWAKE=off turns it off.
+  // 190-242 against 247-286 us (medians of 40, 3 processes each, alternated); in a Qwen3 bf16 T=1 forward
+  // (140 interleaved pairs, medians) its first parallel job, the router GEMM, took 50 against 104 us, the
+  // forward 1801 against 1823 us (the caller pays the wake's syscall). MOE_PREWAKE=off turns it off.
   void prewake() {
     if (sleeping_.load(std::memory_order_relaxed) == 0) return;
     warm_.fetch_add(1, std::memory_order_relaxed);
