@@ -2,7 +2,7 @@
 // The suites trust these to fail on a bad kernel, so they are tested against hand-made bad outputs.
 
 import { compare } from './measures';
-import { bitsOf, GUARD, POISON, PoisonAllocator, typedArraysIn } from './harness';
+import { bitsOf, GUARD, POISON, PoisonAllocator, sameBits, typedArraysIn } from './harness';
 
 const f32 = (...bits: number[]): Float32Array => new Float32Array(Uint32Array.from(bits).buffer);
 
@@ -26,6 +26,18 @@ describe('measures', () => {
     expect(compare({ data: Float32Array.of(1, -Infinity), dtype: 'f32' }, { data: Float32Array.of(1, Infinity), dtype: 'f32' }, rel)).toMatch(/^non-finite/);
     expect(compare({ data: Float32Array.of(NaN), dtype: 'f32' }, { data: Float32Array.of(1), dtype: 'f32' }, rel)).toMatch(/^non-finite/);
   });
+});
+
+test('sameBits: strict, or NaN matching any NaN (the reference self-check) but nothing else', () => {
+  const out = (data: Float32Array | Uint16Array, dtype: 'f32' | 'bf16') => ({ w: { data, dtype, measure: { kind: 'bits' } as const } });
+  const neg = out(f32(0xffc00000, 0x3f800000), 'f32');
+  const pos = out(f32(0x7fc00000, 0x3f800000), 'f32');
+  expect(sameBits(neg, pos)).toEqual(["'w' differs at element 0: ffc00000 vs 7fc00000"]);
+  expect(sameBits(neg, pos, true)).toEqual([]);
+  expect(sameBits(out(f32(0x7fc00000, 0x3f800001), 'f32'), pos, true)).toEqual(["'w' differs at element 1: 3f800001 vs 3f800000"]);
+  expect(sameBits(out(f32(0x7f800000, 0x3f800000), 'f32'), pos, true)).toHaveLength(1); // +inf is no NaN
+  expect(sameBits(out(Uint16Array.of(0xffc0), 'bf16'), out(Uint16Array.of(0x7fc1), 'bf16'), true)).toEqual([]);
+  expect(sameBits(out(Uint16Array.of(0x7f80), 'bf16'), out(Uint16Array.of(0x7fc1), 'bf16'), true)).toHaveLength(1);
 });
 
 describe('PoisonAllocator', () => {
