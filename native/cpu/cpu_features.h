@@ -23,7 +23,7 @@ struct CpuFeatures {
   // ran 1.9x faster with it). On the Sapphire Rapids class host of an earlier session it issued at half the
   // FMA's rate, so Intel CPUs keep the FMA path. grouped_gemm reads this flag.
   bool bf16DotFast = false;
-  // The vendor is AMD: grouped_gemm's single-panel prefill reads W in place there (Problem::directW,
+  // The vendor is AMD: grouped_gemm's prefill reads W in place there (Problem::directW,
   // measured on Zen 4; an Intel host measured faster with the staged copy), and the AVX2 path's staged
   // prefill prefetches a tile further ahead (Problem::stageAhead, measured on Zen 3).
   bool amd = false;

@@ -26,7 +26,7 @@ struct Problem {
   // bf16 A with bf16 W on the AVX-512 path of a CPU where vdpbf16ps is fast (CpuFeatures::bf16DotFast):
   // prefill tasks multiply pairs with it. Set by the dispatch, read by the AVX-512 path only.
   bool dpbf16;
-  // The AVX-512 path of an AMD CPU: single-panel prefill tasks broadcast from W in place instead of staging a
+  // The AVX-512 path of an AMD CPU: prefill tasks broadcast from W in place instead of staging a
   // copy (grouped_gemm_tasks.h says which W). Qwen3 T=512 expert GEMMs on Zen 4, in-process interleaved A/B:
   // f32 W 0.955-0.96x the time on 1 thread, 0.96-0.99x on 2; bf16 x bf16 (dp kernel) W1 0.89-0.92x on 1 and
   // 0.92-0.95x on 2, W2 (K = 768) 1.00-1.02x. On an Intel host an earlier session measured broadcasting

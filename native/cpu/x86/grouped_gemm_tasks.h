@@ -156,13 +156,17 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
     panelLen[np++] = len;
     v += len;
   }
-  // W read in place (Problem::directW) when a single panel uses each W tile once: the kernel broadcasts
-  // straight from W's rows, with no stage, and prefetches the next tile's rows into L2 at the offset it
-  // reads (one line per row every 16 k, so the next tile arrives one tile ahead). The prefetch, Zen 4, every
-  // expert 32 or 40 rows, W from DRAM, 2 threads, % of the FMA peak without / with: f32 W2 (K = 768) 67-69
-  // / 78-80, W1 (K = 2048) 80-81 / 79-84; bf16 x bf16 (dp) W2 102-105 / 125-145, W1 118-152 / 151-162.
+  // W read in place (Problem::directW): the kernel broadcasts straight from W's rows, with no stage, and its
+  // first panel prefetches the next tile's rows into L2 at the offset it reads (one line per row every 16 k,
+  // so the next tile arrives one tile ahead); later panels re-read the tile from L1 / L2. The prefetch, Zen 4,
+  // every expert 32 or 40 rows, W from DRAM, 2 threads, % of the FMA peak without / with: f32 W2 (K = 768)
+  // 67-69 / 78-80, W1 (K = 2048) 80-81 / 79-84; bf16 x bf16 (dp) W2 102-105 / 125-145, W1 118-152 / 151-162.
   // The hardware prefetchers restart on each tile's 8 new row streams (3 KiB each at K = 768).
-  // With several panels the staged copy gives their re-reads locality, so it stays. Only W the kernel can
+  // Tasks of several panels read W in place too since the staged copy lost on Zen 5: in one
+  // process, interleaved, 8 experts x 128 rows, 2 threads, time in place / staged (Zen 5 VM, results
+  // bitwise equal): f32 W2 (K = 768) 0.85x, W1 (K = 2048) 0.93x; bf16 x bf16 (dp) 0.91x, 0.93x. (Staging
+  // single-panel tasks there took 1.5-1.6x the time, Qwen3 T=512 W2.) Zen 4 was not measured with
+  // several panels in place. Only W the kernel can
   // read as it is: f32 for the FMA kernel (bf16 / f16 W are widened into the stage), bf16 pairs for the dp
   // kernel when K is even (an odd K needs the stage's zero after the last element).
   // Problem::stageAhead (AVX2 on AMD): the staging of tile t+1 also prefetches tile t+2 into L2, one line
@@ -171,7 +175,7 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // bf16 W2 0.88x, f32 W1 (K = 2048) 0.96x, bf16 W1 0.98x. There each tile's 4 short rows start new streams
   // that the hardware prefetchers pick up too late. An earlier Intel host measured the tile after next
   // slower (AVX-512, K = 2048), so the AVX-512 path and Intel CPUs keep the plain stage.
-  const bool direct = p.directW && np == 1 && (Dp ? k % 2 == 0 : p.wType == DType::F32);
+  const bool direct = p.directW && (Dp ? k % 2 == 0 : p.wType == DType::F32);
   const bool dotTail = tail > 0 && !half;
   const int64_t aPackSz = nPack * lda, aTailSz = p.aType == DType::F32 || !dotTail ? 0 : roundUp(tail * k, 16);
   const int64_t wStageSz = direct ? 0 : 2 * NW * lds * static_cast<int64_t>(sizeof(S)) / 4;
