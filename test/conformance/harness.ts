@@ -21,7 +21,7 @@ import { availableBackends, selectBackend } from '../../lib/backends';
 import { Allocator, OutputArray, defaultAllocator, setAllocator } from '../../lib/backends/alloc';
 import type { DType } from '../../lib/dtype';
 import { loadNative, nativeLoadError } from '../../lib/native';
-import { compare, Measure } from './measures';
+import { compare, Measure, nanBits } from './measures';
 
 export { TOL, values } from './measures';
 export type { Measure } from './measures';
@@ -144,14 +144,6 @@ async function checkedRun<A, R>(suite: Suite<A, R>, c: Case<A>, opts: OpOptions,
     }
   }
   return { outs, errors };
-}
-
-/** Whether raw bits of `dtype` are a NaN (exponent all ones, mantissa not zero). */
-function nanBits(v: number, dtype: DType): boolean {
-  if (dtype === 'f32') return (v & 0x7fffffff) >>> 0 > 0x7f800000;
-  if (dtype === 'bf16') return (v & 0x7fff) > 0x7f80;
-  if (dtype === 'f16') return (v & 0x7fff) > 0x7c00;
-  return false;
 }
 
 /** Messages for every output of `a` whose bits differ from `b`'s; with `anyNaN`, NaN matches NaN. */

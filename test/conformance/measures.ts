@@ -30,6 +30,14 @@ export function values(o: Data): Float64Array {
 
 const hex = (v: number | undefined): string => (v === undefined ? '-' : `0x${v.toString(16)}`);
 
+/** Whether raw bits of `dtype` are a NaN (exponent all ones, mantissa not zero). */
+export function nanBits(v: number, dtype: DType): boolean {
+  if (dtype === 'f32') return (v & 0x7fffffff) >>> 0 > 0x7f800000;
+  if (dtype === 'bf16') return (v & 0x7fff) > 0x7f80;
+  if (dtype === 'f16') return (v & 0x7fff) > 0x7c00;
+  return false;
+}
+
 /** Null when `got` matches `want` under `m`, else what differs (the first few elements). */
 export function compare(got: Data, want: Data, m: Measure): string | null {
   if (got.dtype !== want.dtype) return `dtype ${got.dtype}, want ${want.dtype}`;
@@ -40,11 +48,10 @@ export function compare(got: Data, want: Data, m: Measure): string | null {
     const f32 = got.dtype === 'f32';
     const g = got.data instanceof Uint16Array ? got.data : new Uint32Array(got.data.buffer, got.data.byteOffset, n);
     const w = want.data instanceof Uint16Array ? want.data : new Uint32Array(want.data.buffer, want.data.byteOffset, n);
-    const isNaN32 = (b: number): boolean => (b & 0x7fffffff) > 0x7f800000;
     for (let i = 0; i < n && bad.length < 5; i++) {
       const a = g[i]!;
       const b = w[i]!;
-      if (a === b || (f32 && isNaN32(a) && isNaN32(b) && (a | 0x400000) === (b | 0x400000))) continue;
+      if (a === b || (f32 && nanBits(a, 'f32') && nanBits(b, 'f32') && (a | 0x400000) === (b | 0x400000))) continue;
       bad.push(`[${i}] ${hex(a)} want ${hex(b)}`);
     }
     return bad.length ? `bits differ: ${bad.join(', ')}` : null;

@@ -162,13 +162,12 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // every expert 32 or 40 rows, W from DRAM, 2 threads, % of the FMA peak without / with: f32 W2 (K = 768)
   // 67-69 / 78-80, W1 (K = 2048) 80-81 / 79-84; bf16 x bf16 (dp) W2 102-105 / 125-145, W1 118-152 / 151-162.
   // The hardware prefetchers restart on each tile's 8 new row streams (3 KiB each at K = 768).
-  // Tasks of several panels read W in place too since the staged copy lost on Zen 5: in one
-  // process, interleaved, 8 experts x 128 rows, 2 threads, time in place / staged (Zen 5 VM, results
-  // bitwise equal): f32 W2 (K = 768) 0.85x, W1 (K = 2048) 0.93x; bf16 x bf16 (dp) 0.91x, 0.93x. (Staging
-  // single-panel tasks there took 1.5-1.6x the time, Qwen3 T=512 W2.) Zen 4 was not measured with
-  // several panels in place. Only W the kernel can
-  // read as it is: f32 for the FMA kernel (bf16 / f16 W are widened into the stage), bf16 pairs for the dp
-  // kernel when K is even (an odd K needs the stage's zero after the last element).
+  // Tasks of several panels read W in place too since the staged copy lost on Zen 5: in one process,
+  // interleaved, 8 experts x 128 rows, 2 threads, time in place / staged (Zen 5 VM, results bitwise equal):
+  // f32 W2 (K = 768) 0.85x, W1 (K = 2048) 0.93x; bf16 x bf16 (dp) 0.91x, 0.93x. (Staging single-panel tasks
+  // there took 1.5-1.6x the time, Qwen3 T=512 W2.) Zen 4 was not measured with several panels in place. Only W
+  // the kernel can read as it is: f32 for the FMA kernel (bf16 / f16 W are widened into the stage), bf16 pairs
+  // for the dp kernel when K is even (an odd K needs the stage's zero after the last element).
   // Problem::stageAhead (AVX2 on AMD): the staging of tile t+1 also prefetches tile t+2 into L2, one line
   // per row every 16 k. Zen 3 VM, Qwen3 T=512 (8 of 128 experts per token), W from DRAM, 2 threads,
   // in-process interleaved, time with / without: f32 W2 (K = 768, 3 KiB rows) 0.83x (1 thread 0.83x),
