@@ -24,8 +24,8 @@ struct CpuFeatures {
   // FMA's rate, so Intel CPUs keep the FMA path. grouped_gemm reads this flag.
   bool bf16DotFast = false;
   // The vendor is AMD: grouped_gemm's prefill reads W in place there (Problem::directW,
-  // measured on Zen 4; an Intel host measured faster with the staged copy), and the AVX2 path's staged
-  // prefill prefetches a tile further ahead (Problem::stageAhead, measured on Zen 3).
+  // measured on Zen 4 and, AVX2, on Zen 3; an Intel host measured faster with the staged copy), and the
+  // AVX2 path's staged prefill (bf16 / f16 W) prefetches a tile further ahead (Problem::stageAhead, Zen 3).
   bool amd = false;
 };
 

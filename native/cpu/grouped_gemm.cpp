@@ -200,7 +200,7 @@ Status groupedGemmOnPath(const GroupedGemmArgs& args, SimdPath path) {
 #if defined(MOE_HAVE_X86)
   if (path == SimdPath::Avx512) run = runTaskAvx512;
   p.dpbf16 = path == SimdPath::Avx512 && cpuFeatures().bf16DotFast && p.aType == DType::BF16 && p.wType == DType::BF16;
-  p.directW = path == SimdPath::Avx512 && cpuFeatures().amd;
+  p.directW = (path == SimdPath::Avx512 || path == SimdPath::Avx2) && cpuFeatures().amd;
   p.stageAhead = path == SimdPath::Avx2 && cpuFeatures().amd;
   if (path == SimdPath::Avx2) run = runTaskAvx2;
 #endif

@@ -26,15 +26,17 @@ struct Problem {
   // bf16 A with bf16 W on the AVX-512 path of a CPU where vdpbf16ps is fast (CpuFeatures::bf16DotFast):
   // prefill tasks multiply pairs with it. Set by the dispatch, read by the AVX-512 path only.
   bool dpbf16;
-  // The AVX-512 path of an AMD CPU: prefill tasks broadcast from W in place instead of staging a
-  // copy (grouped_gemm_tasks.h says which W). Qwen3 T=512 expert GEMMs on Zen 4, in-process interleaved A/B:
-  // f32 W 0.955-0.96x the time on 1 thread, 0.96-0.99x on 2; bf16 x bf16 (dp kernel) W1 0.89-0.92x on 1 and
-  // 0.92-0.95x on 2, W2 (K = 768) 1.00-1.02x. On an Intel host an earlier session measured broadcasting
+  // The AVX-512 and AVX2 paths of an AMD CPU: prefill tasks broadcast from W in place instead of staging
+  // a copy (grouped_gemm_tasks.h says which W). Qwen3 T=512 expert GEMMs, in-process interleaved A/B, time
+  // in place / staged: AVX-512 on Zen 4, f32 W 0.955-0.96x on 1 thread, 0.96-0.99x on 2; bf16 x bf16 (dp
+  // kernel) W1 0.89-0.92x on 1 and 0.92-0.95x on 2, W2 (K = 768) 1.00-1.02x. AVX2 on Zen 3 (f32 W; medians
+  // of 9 pairs, outputs bitwise equal): W1 0.885x on 2 threads and 1, W2 0.94x on 2, 0.96x on 1; Mixtral
+  // (128 rows per expert) W1 0.98x, W2 0.99x. On an Intel host an earlier session measured broadcasting
   // from unstaged rows of K = 2048 (8 KiB apart, one L1 set) at 103-159 GFLOP/s against 175-184 staged, so
-  // there the copy stays. Set by the dispatch, read by the AVX-512 path only.
+  // there the copy stays. Set by the dispatch.
   bool directW;
-  // The AVX2 path of an AMD CPU: while a prefill task stages the next W tile it also prefetches the tile
-  // after next into L2 (grouped_gemm_tasks.h, prefillTask, says what it gained). Set by the dispatch.
+  // The AVX2 path of an AMD CPU: while a prefill task stages the next W tile (16-bit W; f32 W is read in
+  // place there, directW) it also prefetches the tile after next into L2 (grouped_gemm_tasks.h, prefillTask, says what it gained). Set by the dispatch.
   bool stageAhead;
 };
 

@@ -165,7 +165,9 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // Tasks of several panels read W in place too since the staged copy lost on Zen 5: in one process,
   // interleaved, 8 experts x 128 rows, 2 threads, time in place / staged (Zen 5 VM, results bitwise equal):
   // f32 W2 (K = 768) 0.85x, W1 (K = 2048) 0.93x; bf16 x bf16 (dp) 0.91x, 0.93x. (Staging single-panel tasks
-  // there took 1.5-1.6x the time, Qwen3 T=512 W2.) Zen 4 was not measured with several panels in place. Only W
+  // there took 1.5-1.6x the time, Qwen3 T=512 W2.) Zen 4 was not measured with several panels in place. The
+  // AVX2 path on Zen 3 (4 W rows per tile, against the stage with stageAhead; Qwen3 T=512, 2 threads): f32
+  // W1 0.885x, W2 0.94x; Mixtral T=512 0.98-0.99x (Problem::directW has the numbers). Only W
   // the kernel can read as it is: f32 for the FMA kernel (bf16 / f16 W are widened into the stage), bf16 pairs
   // for the dp kernel when K is even (an odd K needs the stage's zero after the last element).
   // Problem::stageAhead (AVX2 on AMD): the staging of tile t+1 also prefetches tile t+2 into L2, one line
@@ -173,7 +175,8 @@ void prefillTask(const Problem& p, const Task& t, ScratchFn scratch) {
   // in-process interleaved, time with / without: f32 W2 (K = 768, 3 KiB rows) 0.83x (1 thread 0.83x),
   // bf16 W2 0.88x, f32 W1 (K = 2048) 0.96x, bf16 W1 0.98x. There each tile's 4 short rows start new streams
   // that the hardware prefetchers pick up too late. An earlier Intel host measured the tile after next
-  // slower (AVX-512, K = 2048), so the AVX-512 path and Intel CPUs keep the plain stage.
+  // slower (AVX-512, K = 2048), so the AVX-512 path and Intel CPUs keep the plain stage. (Since then f32 W
+  // is read in place on AMD, so this serves the 16-bit W there.)
   const bool direct = p.directW && (Dp ? k % 2 == 0 : p.wType == DType::F32);
   const bool dotTail = tail > 0 && !half;
   const int64_t aPackSz = nPack * lda, aTailSz = p.aType == DType::F32 || !dotTail ? 0 : roundUp(tail * k, 16);
