@@ -19,6 +19,7 @@ import { formatTable, toHtml, toJson, toMarkdown } from './report';
 import type { BackendId } from './results';
 import { SHAPE_KEYS } from './shapes';
 import { availableBenchBackends, OP_NAMES, runSuite } from './suite';
+import { targetStatus } from './targets';
 
 const BACKENDS = ['reference', 'cpu', 'cuda', 'onnxruntime'];
 const DTYPES = ['f32', 'bf16'];
@@ -117,7 +118,7 @@ export async function benchMain(argv: string[]): Promise<number> {
   const run = await runSuite(o);
   console.log(formatTable(run));
   console.log('\nIssue 3 targets (Qwen3-30B-A3B layer):');
-  for (const t of run.targets) console.log(`  [${t.met === null ? 'not run' : t.met ? 'met' : 'MISSED'}] ${t.target}: ${t.measured}`);
+  for (const t of run.targets) console.log(`  [${targetStatus(t)}] ${t.target}: ${t.measured}`);
   if (run.skipped.length) console.log(`\nnot run:\n${run.skipped.map((s) => `  - ${s}`).join('\n')}`);
   console.log(`\n${run.machine.cpu}; commit ${run.machine.commit}; ${run.durationS.toFixed(0)} s`);
   if (o.json) fs.writeFileSync(o.json, toJson(run));

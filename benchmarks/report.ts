@@ -8,6 +8,7 @@ import { BenchResult, derive, fmtErr, fmtMs, fmtNum, peerOf, referenceOf } from 
 import { SHAPES } from './shapes';
 import { barChart, esc, lineChart, Series } from './svg';
 import type { PairedResult } from './paired';
+import { targetStatus } from './targets';
 import type { TargetResult } from './targets';
 
 export interface BenchRun {
@@ -113,7 +114,7 @@ export function toMarkdown(run: BenchRun): string {
       mdTable(['threads', 'f32 FMA peak GFLOP/s (wall)', 'same, on CPU time', 'read bandwidth GB/s', 'path'], ceilingRows(bestCeilings(run.ceilings))), '');
   }
   md.push('The FMA peak runs many independent FMA chains per thread on the SIMD path in effect; the bandwidth sums a buffer four times the LLC. Wall-time figures include whatever else the machine was doing; the CPU-time figure shows what the cores do when they run.', '');
-  md.push('## Issue 3 targets (Qwen3-30B-A3B layer, 2 threads)', '', mdTable(['target', 'measured', 'met'], run.targets.map((t) => [t.target, t.measured + (t.detail ? `. ${t.detail}` : ''), t.met === null ? 'not run' : t.met ? 'met' : 'MISSED'])), '');
+  md.push('## Issue 3 targets (Qwen3-30B-A3B layer, 2 threads)', '', mdTable(['target', 'measured', 'met'], run.targets.map((t) => [t.target, t.measured + (t.detail ? `. ${t.detail}` : '') + (t.na ? `. Not applicable: ${t.na}` : ''), targetStatus(t)])), '');
   if (run.paired?.length) md.push(PAIRED_HOW, '');
   md.push('## Results', '', ...HOW.map((h) => `- ${h}`), '');
   const rows = sortRows(run.results);
@@ -158,7 +159,7 @@ export function toHtml(run: BenchRun): string {
     `<ul>${machineLines(run.machine).map((l) => `<li>${esc(l)}</li>`).join('')}<li>onnxruntime-node: ${esc(run.onnxruntime ?? 'not loaded')}</li></ul>`,
     '<h2>Ceilings measured in this run</h2>', htmlTable(['threads', 'FMA peak GFLOP/s (wall)', 'on CPU time', 'bandwidth GB/s', 'path'], ceilingRows(run.ceilings.start)),
     ...(run.ceilings.between?.length || run.ceilings.end ? ['<p>The best of every measurement of the run (what the percentages use):</p>', htmlTable(['threads', 'FMA peak GFLOP/s (wall)', 'on CPU time', 'bandwidth GB/s', 'path'], ceilingRows(bestCeilings(run.ceilings)))] : []),
-    '<h2>Issue 3 targets</h2>', htmlTable(['target', 'measured', 'met'], run.targets.map((t) => [t.target, t.measured + (t.detail ? `. ${t.detail}` : ''), t.met === null ? 'not run' : t.met ? 'met' : 'MISSED'])),
+    '<h2>Issue 3 targets</h2>', htmlTable(['target', 'measured', 'met'], run.targets.map((t) => [t.target, t.measured + (t.detail ? `. ${t.detail}` : '') + (t.na ? `. Not applicable: ${t.na}` : ''), targetStatus(t)])),
     ...(run.paired?.length ? [`<p>${esc(PAIRED_HOW)}</p>`] : []),
     `<ul>${HOW.map((h) => `<li>${esc(h)}</li>`).join('')}</ul>`];
   for (const shape of [...new Set(rows.map((r) => r.shape))]) {

@@ -19,6 +19,7 @@ import { routeCase } from './route.bench';
 import { routerStatsCase } from './router_stats.bench';
 import { configOf, dimsOf, makeWeights, shapeByKey, toDtype } from './shapes';
 import { evaluateTargets } from './targets';
+import type { TargetMachine } from './targets';
 import { nowMs, QUICK_PLAN, FULL_PLAN } from './timing';
 import { unpermuteCase } from './unpermute.bench';
 import { opInputs } from './workload';
@@ -124,11 +125,17 @@ async function runWith(o: BenchOptions, progress: Progress): Promise<BenchRun> {
   const ort = loadOrt();
   return {
     machine, ceilings, options: o, results: ctx.results, skipped: ctx.skipped,
-    targets: evaluateTargets(ctx.results, ceilings, paired),
+    targets: evaluateTargets(ctx.results, ceilings, paired, targetMachine()),
     paired,
     onnxruntime: ort.version ? `${ort.version} (com.microsoft MoE, CPU EP)` : null,
     durationS: (nowMs() - t0) / 1000,
   };
+}
+
+/** What the targets need to know of this CPU (without the addon: judged as if it had everything). */
+function targetMachine(): TargetMachine {
+  const caps = capabilities();
+  return { avx512bf16: caps.native ? caps.cpu.avx512bf16 : true };
 }
 
 /** The shape of issue 3's targets. */

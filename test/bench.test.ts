@@ -19,7 +19,7 @@ import { toHtml, toMarkdown, formatTable, BenchRun } from '../benchmarks/report'
 import type { BackendId, BenchResult } from '../benchmarks/results';
 import { dimsOf, makeInputs, makeWeights, SHAPES, toDtype } from '../benchmarks/shapes';
 import { barChart, lineChart } from '../benchmarks/svg';
-import { evaluateTargets } from '../benchmarks/targets';
+import { evaluateTargets, targetStatus } from '../benchmarks/targets';
 import { measurePaired } from '../benchmarks/paired';
 import type { PairedKind, PairedResult } from '../benchmarks/paired';
 import { loadNative } from '../lib/native';
@@ -256,6 +256,16 @@ describe('options, targets, report', () => {
     // Pairs alone (no rows) still decide; a kind the run did not pair falls back to the rows.
     expect(evaluateTargets([], ceilings, paired).map((x) => x.met)).toEqual([false, true, true, false, true, null]);
     expect(evaluateTargets(rows, ceilings, [paired[1]!]).map((x) => x.met)).toEqual([true, true, false, true, false, true]);
+  });
+
+  test('the vdpbf16ps target does not apply to a CPU without AVX512_BF16: measured and shown, judged n/a', () => {
+    const t = evaluateTargets(rows, ceilings, [], { avx512bf16: false });
+    expect(t.map(targetStatus)).toEqual(['met', 'MISSED', 'MISSED', 'met', 'n/a', 'met']);
+    expect(t[4]!.met).toBeNull();
+    expect(t[4]!.measured).toContain('1.67x');
+    expect(t[4]!.na).toMatch(/AVX512_BF16/);
+    // With the instruction the same rows miss it.
+    expect(targetStatus(evaluateTargets(rows, ceilings, [], { avx512bf16: true })[4]!)).toBe('MISSED');
   });
 
   (availableBackends().includes('cpu') ? test : test.skip)('measurePaired times every kind of pair on a small layer', () => {
