@@ -183,7 +183,7 @@ Status check(const GroupedGemmArgs& g, Problem& p) {
   if ((rows * k > 0 && !g.a.data) || (g.experts * n * k > 0 && !g.w.data) || (rows * nOut > 0 && !g.out.data))
     return Status::InvalidArgument;
   p = Problem{g.a.data, g.a.dtype, g.w.data, g.w.dtype, g.out.data, g.out.dtype, g.offsets, g.bias, g.addend,
-              g.act, g.glu, glu, g.experts, rows, n, k, nOut, false, false, false};
+              g.act, g.glu, glu, g.experts, rows, n, k, nOut, false, false, false, true};
   return Status::Ok;
 }
 
@@ -202,6 +202,7 @@ Status groupedGemmOnPath(const GroupedGemmArgs& args, SimdPath path) {
   p.dpbf16 = path == SimdPath::Avx512 && cpuFeatures().bf16DotFast && p.aType == DType::BF16 && p.wType == DType::BF16;
   p.directW = (path == SimdPath::Avx512 || path == SimdPath::Avx2) && cpuFeatures().amd;
   p.stageAhead = path == SimdPath::Avx2 && cpuFeatures().amd;
+  p.decodePrefetch = !(path == SimdPath::Avx2 && bestSimdPath() == SimdPath::Avx2 && cpuFeatures().amd && p.wType == DType::F32);
   if (path == SimdPath::Avx2) run = runTaskAvx2;
 #endif
   try {

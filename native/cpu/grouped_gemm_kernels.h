@@ -38,6 +38,12 @@ struct Problem {
   // The AVX2 path of an AMD CPU: while a prefill task stages the next W tile (16-bit W; f32 W is read in
   // place there, directW) it also prefetches the tile after next into L2 (grouped_gemm_tasks.h, prefillTask, says what it gained). Set by the dispatch.
   bool stageAhead;
+  // Decode tasks prefetch each W row ahead into L1 (grouped_gemm_tasks.h, kDecodePfAhead). Off for f32 W on
+  // the AVX2 path of an AMD CPU without AVX-512 (Zen 3 and older): there the hardware prefetchers alone
+  // were faster. Zen 3 VM, Qwen3, 2 threads, in one process, interleaved, a 256 MiB read before each call,
+  // time without / with (medians of 41 pairs): T=1 W1 0.93-0.97x, W2 0.95-0.96x; T=32 0.98x. bf16 W
+  // measured 0.98x (W1) and 1.04x (W2), so 16-bit W keeps it. Set by the dispatch.
+  bool decodePrefetch;
 };
 
 // Expert e, rows [r0, r1) of its segment, output columns [c0, c1). Tasks write disjoint outputs, and the
