@@ -36,6 +36,9 @@ export interface CeilingSet {
 
 export interface MachineInfo {
   cpu: string;
+  /** Vendor, family, model and the SIMD extensions that pick a kernel path (Linux /proc/cpuinfo), else null:
+   *  the model name alone ("AMD EPYC" in these VMs) does not tell a Zen 3 from a Zen 5. */
+  cpuId: string | null;
   logicalCpus: number;
   l3Bytes: number | null;
   memBytes: number;
@@ -80,6 +83,22 @@ export function l3Bytes(): number | null {
   }
 }
 
+/** "AuthenticAMD family 25 model 1; avx2 fma f16c" from /proc/cpuinfo's first processor, else null. */
+export function cpuId(text?: string): string | null {
+  try {
+    const info = text ?? fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const first = info.split(/\n\s*\n/)[0] ?? '';
+    const field = (k: string) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(first)?.[1]?.trim();
+    const vendor = field('vendor_id'), family = field('cpu family'), model = field('model');
+    if (!vendor || family === undefined || model === undefined) return null;
+    const flags = new Set((field('flags') ?? '').split(/\s+/));
+    const isa = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16'].filter((f) => flags.has(f));
+    return `${vendor} family ${family} model ${model}; ${isa.length ? isa.join(' ') : 'no AVX2 / AVX-512'}`;
+  } catch {
+    return null;
+  }
+}
+
 export function machineInfo(root: string): MachineInfo {
   const caps = capabilities();
   const cuda = !caps.native ? 'no native addon'
@@ -87,6 +106,7 @@ export function machineInfo(root: string): MachineInfo {
       : caps.cuda.devices > 0 ? `${caps.cuda.devices} device(s)` : `unavailable: ${caps.cuda.error ?? 'no device'}`;
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
+    cpuId: cpuId(),
     logicalCpus: os.cpus().length,
     l3Bytes: l3Bytes(),
     memBytes: os.totalmem(),

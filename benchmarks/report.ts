@@ -83,7 +83,7 @@ function gib(b: number | null): string {
 
 function machineLines(m: MachineInfo): string[] {
   return [
-    `machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, LLC ${gib(m.l3Bytes)}, ${gib(m.memBytes)} RAM; ${m.os}; node ${m.node}`,
+    `machine: ${m.cpu}${m.cpuId ? ` (${m.cpuId})` : ''}, ${m.logicalCpus} logical CPUs, LLC ${gib(m.l3Bytes)}, ${gib(m.memBytes)} RAM; ${m.os}; node ${m.node}`,
     `commit: ${m.commit}; SIMD path ${m.simd ?? 'none (no addon)'}; CUDA ${m.cuda}`,
     `native binary: ${m.binary ?? 'unknown'}`,
     `load average (1/5/15 min) at start ${m.loadStart.map((x) => x.toFixed(2)).join(' / ')}${m.loadEnd ? `, at end ${m.loadEnd.map((x) => x.toFixed(2)).join(' / ')}` : ''}; ${m.date}`,

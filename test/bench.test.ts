@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { MoELayer, preset } from '../lib';
 import type { FloatDType, Tensor } from '../lib';
-import { Flusher } from '../benchmarks/ceilings';
+import { cpuId, Flusher } from '../benchmarks/ceilings';
 import { BenchContext, BenchOptions, OpCase, runOpCase } from '../benchmarks/context';
 import { groupedGemmCases } from '../benchmarks/grouped_gemm.bench';
 import { benchLayer } from '../benchmarks/layer.bench';
@@ -292,15 +292,24 @@ describe('options, targets, report', () => {
     expect(logs.join('\n')).toContain('side-by-side pairs');
   });
 
+  test('cpuId names the vendor, family, model and the SIMD extensions from /proc/cpuinfo', () => {
+    const one = (flags: string) => `processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nflags\t\t: ${flags}\n`;
+    expect(cpuId(`${one('fpu sse avx2 fma f16c avx512f avx512bw avx512vl avx512dq avx512_bf16')}\n${one('sse')}`))
+      .toBe('AuthenticAMD family 26 model 2; avx2 fma f16c avx512f avx512bw avx512vl avx512dq avx512_bf16');
+    expect(cpuId(one('fpu sse2'))).toBe('AuthenticAMD family 26 model 2; no AVX2 / AVX-512');
+    expect(cpuId('processor : 0\nBogoMIPS : 50\n')).toBeNull();  // no x86 fields (e.g. arm64)
+  });
+
   test('the table, Markdown and HTML carry the rows, ratios and charts, with no external assets', () => {
     const run: BenchRun = {
-      machine: { cpu: 'test cpu', logicalCpus: 2, l3Bytes: null, memBytes: 1, os: 'x', node: 'v20', commit: 'abc', simd: 'avx512', cuda: 'none', binary: 'test.node', loadStart: [0, 0, 0], date: 'now' },
+      machine: { cpu: 'test cpu', cpuId: 'AuthenticAMD family 25 model 1; avx2 fma f16c', logicalCpus: 2, l3Bytes: null, memBytes: 1, os: 'x', node: 'v20', commit: 'abc', simd: 'avx512', cuda: 'none', binary: 'test.node', loadStart: [0, 0, 0], date: 'now' },
       ceilings, options: options(['cpu']), results: rows, skipped: ['something <skipped>'], targets: evaluateTargets(rows, ceilings), onnxruntime: null, durationS: 1,
     };
     expect(formatTable(run)).toContain('150.0x');
     const md = toMarkdown(run);
     expect(md).toContain('| met |');
     expect(md).toContain('MISSED');
+    expect(md).toContain('machine: test cpu (AuthenticAMD family 25 model 1; avx2 fma f16c), 2 logical CPUs');
     const html = toHtml(run);
     expect(html).toContain('<svg');
     expect(html).toContain('something &lt;skipped&gt;');
