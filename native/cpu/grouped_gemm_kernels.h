@@ -36,7 +36,8 @@ struct Problem {
   // there the copy stays. Set by the dispatch.
   bool directW;
   // The AVX2 path of an AMD CPU: while a prefill task stages the next W tile (16-bit W; f32 W is read in
-  // place there, directW) it also prefetches the tile after next into L2 (grouped_gemm_tasks.h, prefillTask, says what it gained). Set by the dispatch.
+  // place there, directW) it also prefetches the tile after next into L2 (grouped_gemm_tasks.h,
+  // prefillTask, says what it gained). Set by the dispatch.
   bool stageAhead;
   // Decode tasks prefetch each W row ahead into L1 (grouped_gemm_tasks.h, kDecodePfAhead). Off for f32 W on
   // the AVX2 path of an AMD CPU without AVX-512 (Zen 3 and older): there the hardware prefetchers alone
