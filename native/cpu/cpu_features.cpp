@@ -65,6 +65,8 @@ CpuFeatures detect() {
   }
   const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"
   f.amd = amd;
+  const uint32_t baseFamily = (l1.a >> 8) & 0xf;
+  f.family = static_cast<int>(baseFamily == 0xf ? baseFamily + ((l1.a >> 20) & 0xff) : baseFamily);
   f.bf16DotFast = f.avx512bf16 && amd;
   return f;
 }

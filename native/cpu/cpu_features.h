@@ -27,6 +27,10 @@ struct CpuFeatures {
   // measured on Zen 4 and, AVX2, on Zen 3; an Intel host measured faster with the staged copy), and the
   // AVX2 path's staged prefill (bf16 / f16 W) prefetches a tile further ahead (Problem::stageAhead, Zen 3).
   bool amd = false;
+  // The x86 display family (cpuid leaf 1: the base family, plus the extended family when the base is 0xF).
+  // AMD: Zen and Zen 2 are 17h, Zen 3 and Zen 4 19h, Zen 5 1Ah. grouped_gemm's decode prefetch reads it
+  // (Problem::decodePrefetch).
+  int family = 0;
 };
 
 // Detected once; safe to call from any thread. MOE_CPU_DISABLE (read once) hides features, so a machine can

@@ -202,7 +202,7 @@ Status groupedGemmOnPath(const GroupedGemmArgs& args, SimdPath path) {
   p.dpbf16 = path == SimdPath::Avx512 && cpuFeatures().bf16DotFast && p.aType == DType::BF16 && p.wType == DType::BF16;
   p.directW = (path == SimdPath::Avx512 || path == SimdPath::Avx2) && cpuFeatures().amd;
   p.stageAhead = path == SimdPath::Avx2 && cpuFeatures().amd;
-  p.decodePrefetch = !(path == SimdPath::Avx2 && bestSimdPath() == SimdPath::Avx2 && cpuFeatures().amd && p.wType == DType::F32);
+  p.decodePrefetch = !(cpuFeatures().amd && cpuFeatures().family < 0x1a);  // not before Zen 5
   if (path == SimdPath::Avx2) run = runTaskAvx2;
 #endif
   try {

@@ -39,11 +39,14 @@ struct Problem {
   // place there, directW) it also prefetches the tile after next into L2 (grouped_gemm_tasks.h,
   // prefillTask, says what it gained). Set by the dispatch.
   bool stageAhead;
-  // Decode tasks prefetch each W row ahead into L1 (grouped_gemm_tasks.h, kDecodePfAhead). Off for f32 W on
-  // the AVX2 path of an AMD CPU without AVX-512 (Zen 3 and older): there the hardware prefetchers alone
-  // were faster. Zen 3 VM, Qwen3, 2 threads, in one process, interleaved, a 256 MiB read before each call,
-  // time without / with (medians of 41 pairs): T=1 W1 0.93-0.97x, W2 0.95-0.96x; T=32 0.98x. bf16 W
-  // measured 0.98x (W1) and 1.04x (W2), so 16-bit W keeps it. Set by the dispatch.
+  // Decode tasks prefetch each W row ahead into L1 (grouped_gemm_tasks.h, kDecodePfAhead), except on AMD
+  // CPUs before Zen 5 (family < 1Ah), where the hardware prefetchers alone were faster; on the Zen 5 VM the
+  // prefetch gained 5-7% at T=1. Qwen3, 2 threads, in one process, interleaved, a 256 MiB read before each
+  // call, time without / with: Zen 4 VM, AVX-512 path, medians of 51 pairs: T=1 f32 W1 0.955x, W2 0.93x,
+  // bf16 W1 0.945x, W2 0.89x; T=32 f32 W1 0.94x, W2 0.92x, bf16 W1 0.98x, W2 0.94x. The AVX2 path on the
+  // same VM (41 pairs): T=1 f32 W1 0.69x, W2 0.69x, bf16 0.94x, 0.965x; T=32 f32 W1 0.96x. Zen 3 VM (AVX2,
+  // 41 pairs): T=1 f32 W1 0.93-0.97x, W2 0.95-0.96x; T=32 0.98x; bf16 W1 0.98x, W2 1.04x (noise either
+  // way). Set by the dispatch.
   bool decodePrefetch;
 };
 
