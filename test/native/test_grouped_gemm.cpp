@@ -136,12 +136,28 @@ void featureSwitches() {
   CHECK(cpu::disableFeatures(f, "avx512bf16,zen5,x").amd);
 }
 
+// CpuFeatures::family (the decode prefetch depends on it) is the family Linux reports for CPU 0.
+void cpuFamily() {
+#if defined(MOE_HAVE_X86)
+  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
+  if (!f) return;  // not Linux
+  char line[512];
+  int reported = -1;
+  while (reported < 0 && std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "cpu family", 10) == 0)
+      if (const char* c = std::strchr(line, ':')) reported = std::atoi(c + 1);
+  std::fclose(f);
+  if (reported >= 0) CHECK(cpu::cpuFeatures().family == reported);
+#endif
+}
+
 }  // namespace
 
 int main() {
   Rng r(3);
   refused(r);
   featureSwitches();
+  cpuFamily();
   const Activation acts[] = {Activation::None, Activation::Relu, Activation::Gelu, Activation::GeluTanh, Activation::Silu,
                              Activation::Swiglu, Activation::Geglu, Activation::Tanh, Activation::Sigmoid};
   const DType all[] = {DType::F32, DType::BF16, DType::F16};
