@@ -36,7 +36,9 @@ constexpr int64_t kDecodeKc = 512;
 // W1 0.61x, bf16 W2 0.59x, T=32 f32 W1 0.75x. The streams without the prefetch: 0.77-0.80x at T=1;
 // prefetch distances (L1, f32 W1 / bf16 W2): 512 B 1.02x / 0.98x the time without, 2 KiB 0.96x / 0.87x,
 // 4 KiB 1.00x / 0.94x; into L2 instead: 1.00-1.10x / 0.85-0.99x. On Zen 3 and Zen 4 W ran faster
-// without the prefetch (Problem::decodePrefetch, also for 1 KiB and 4 KiB on Zen 4, and into L2). Intel CPUs were not measured with either layout since.
+// without the prefetch (Problem::decodePrefetch). Zen 4 VM, bf16 W1 T=1, time against the 2 KiB L1 prefetch
+// (medians of 31 pairs): none 0.91x, 1 KiB 0.95x, 4 KiB 0.99x, 2 KiB into L2 0.92-0.93x. Intel CPUs were
+// not measured with either layout since.
 // f32 W that does not start on a 64-byte line (a large Float32Array from Node starts 16 bytes past one)
 // splits every other load across two lines, and the streams, 4 KiB apart in every row, then cost more than
 // they gain: T=32 W2 (K = 768) took 1.22x the old layout's time, W1 0.99x. The AVX-512 path builds those
