@@ -6,6 +6,7 @@
 #include "common/grouped_gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "check.h"
 
